@@ -1,0 +1,278 @@
+package protocol
+
+import (
+	"net/netip"
+	"slices"
+	"time"
+
+	"github.com/docket-project/docket/crypto/dsse"
+	"github.com/docket-project/docket/crypto/sign"
+)
+
+// Assertion is a claimant's signed, expiring statement that the peers it
+// seals to each ISP were sharing a work it may claim (spec/SPEC.md §5). Its
+// public part names no address: peers are visible only as counts and a
+// commitment root; each ISP's sealed section opens only with that ISP's age
+// identity.
+type Assertion struct {
+	// Claimant is the key id that signs the assertion: the subject of the
+	// credential named by Credential.
+	Claimant sign.KeyID `json:"claimant"`
+	// Credential is the id of the claimant's credential (the leaf of its
+	// chain).
+	Credential ID `json:"credential"`
+	// Content is the content id the credential covers.
+	Content ContentID `json:"content"`
+	// Swarm is the infohash (btih or btmh) of the swarm observed. It equals
+	// Content unless Content is a bt2file id.
+	Swarm ContentID `json:"swarm"`
+	// PieceCount is the number of pieces of the observed torrent; evidence
+	// piece indices must be below it.
+	PieceCount int `json:"piece_count"`
+	// Observed is the window in which the evidence was gathered.
+	Observed Window `json:"observed"`
+	// NotBefore and NotAfter bound the assertion's validity.
+	NotBefore time.Time `json:"not_before"`
+	NotAfter  time.Time `json:"not_after"`
+	// Peers is the number of peers sealed in every section.
+	Peers int `json:"peers"`
+	// PeersPerISP counts, for each addressed ISP, the peers it serves.
+	PeersPerISP map[string]int `json:"peers_per_isp"`
+	// CommitmentRoot is the RFC 6962 root over the peers' salted
+	// commitments, in section order.
+	CommitmentRoot Bytes `json:"commitment_root"`
+	// Sections holds one age-sealed section per addressed ISP, sorted by ISP
+	// name.
+	Sections []Section `json:"sections"`
+}
+
+// Section is one ISP's sealed part of an assertion.
+type Section struct {
+	// ISP is the addressed ISP's name.
+	ISP string `json:"isp"`
+	// Recipient is the age X25519 recipient the section is sealed to.
+	Recipient string `json:"recipient"`
+	// Sealed is the age-encrypted SectionContent.
+	Sealed Bytes `json:"sealed"`
+}
+
+// SectionContent is what a sealed section holds once opened.
+type SectionContent struct {
+	// ISP is the ISP the section is for; it must match the section's label.
+	ISP string `json:"isp"`
+	// Peers is the whole swarm, sorted by address. Peers served by this ISP
+	// carry evidence; the others are bare addresses.
+	Peers []Peer `json:"peers"`
+}
+
+// Peer is one swarm participant.
+type Peer struct {
+	// Addr is the peer's IP address.
+	Addr netip.Addr `json:"addr"`
+	// Salt is the peer's 16-byte commitment salt.
+	Salt Bytes `json:"salt"`
+	// Evidence is present for the section's own ISP's peers only.
+	Evidence *Evidence `json:"evidence,omitzero"`
+}
+
+// Grade is how strongly the claimant observed a peer.
+type Grade string
+
+// The evidence grades, strongest first.
+const (
+	// GradeVerifiedTransfer: the claimant connected directly and downloaded
+	// at least one piece from this peer whose hash checked.
+	GradeVerifiedTransfer Grade = "verified-transfer"
+	// GradeHandshake: a direct connection completed the BitTorrent
+	// handshake for the swarm's infohash.
+	GradeHandshake Grade = "handshake"
+	// GradeAnnounced: the address was only listed by a tracker, DHT or PEX.
+	// Spoofable; never blockable.
+	GradeAnnounced Grade = "announced"
+)
+
+// Evidence is how the claimant observed one peer.
+type Evidence struct {
+	Grade Grade `json:"grade"`
+	// Port is the peer's port.
+	Port uint16 `json:"port"`
+	// Transport is "tcp" or "utp" for direct grades; empty for announced.
+	Transport string `json:"transport,omitzero"`
+	// Source is how the address was learned: "tracker", "dht", "pex",
+	// "incoming" or "manual".
+	Source string `json:"source"`
+	// FirstSeen and LastSeen bound the observation of this peer.
+	FirstSeen time.Time `json:"first_seen"`
+	LastSeen  time.Time `json:"last_seen"`
+	// PeerID is the 20-byte BitTorrent peer id, hex, for direct grades.
+	PeerID string `json:"peer_id,omitzero"`
+	// Client is the client name the peer reported, if any.
+	Client string `json:"client,omitzero"`
+	// Bytes is the payload bytes received from the peer.
+	Bytes int64 `json:"bytes,omitzero"`
+	// Pieces are the pieces downloaded from this peer and verified.
+	Pieces []PieceProof `json:"pieces,omitzero"`
+}
+
+// PieceProof records one verified piece.
+type PieceProof struct {
+	Index int `json:"index"`
+	// Hash is the piece hash that checked, lowercase hex: SHA-1 for v1
+	// swarms, SHA-256 (BEP 52 piece-layer hash) for v2 swarms.
+	Hash string `json:"hash"`
+	// At is when the piece completed.
+	At time.Time `json:"at"`
+}
+
+var sources = []string{"tracker", "dht", "pex", "incoming", "manual"}
+
+// Validate checks the assertion's public fields against the spec's domains
+// and limits. It does not check signatures, time or sealed contents.
+func (a *Assertion) Validate() error {
+	if !a.Claimant.Valid() {
+		return errorf(CodeMalformed, "claimant %q is not a key id", truncate(string(a.Claimant)))
+	}
+	if !a.Credential.Valid() {
+		return errorf(CodeMalformed, "credential is missing")
+	}
+	if a.Content == "" || a.Swarm == "" {
+		return errorf(CodeMalformed, "content and swarm are required")
+	}
+	switch a.Swarm.Kind() {
+	case KindV1Infohash, KindV2Infohash:
+	default:
+		return errorf(CodeBadContentID, "swarm %q must be a btih or btmh infohash", a.Swarm)
+	}
+	if a.Content.Kind() != KindV2File && a.Content != a.Swarm {
+		return errorf(CodeInvalidField, "swarm %s differs from content %s", a.Swarm, a.Content)
+	}
+	if a.Content.Kind() == KindV2File && a.Swarm.Kind() == KindV1Infohash {
+		return errorf(CodeInvalidField, "a bt2file content id needs a v2 (btmh) swarm")
+	}
+	if a.PieceCount <= 0 {
+		return errorf(CodeMalformed, "piece_count must be positive")
+	}
+	if err := checkTime("observed.start", a.Observed.Start); err != nil {
+		return err
+	}
+	if err := checkTime("observed.end", a.Observed.End); err != nil {
+		return err
+	}
+	if a.Observed.End.Before(a.Observed.Start) {
+		return errorf(CodeInvalidField, "observed.end is before observed.start")
+	}
+	if err := checkValidity(a.NotBefore, a.NotAfter); err != nil {
+		return err
+	}
+	if a.Observed.End.After(a.NotBefore) {
+		return errorf(CodeInvalidField, "observation ends after not_before")
+	}
+	if a.Peers <= 0 {
+		return errorf(CodeMalformed, "peers must be positive")
+	}
+	if a.Peers > MaxPeers {
+		return errorf(CodeOversize, "%d peers, limit %d", a.Peers, MaxPeers)
+	}
+	if len(a.CommitmentRoot) != 32 {
+		return errorf(CodeMalformed, "commitment_root must be 32 bytes")
+	}
+	if len(a.Sections) == 0 {
+		return errorf(CodeMalformed, "no sealed sections")
+	}
+	if len(a.Sections) > MaxSections {
+		return errorf(CodeOversize, "%d sections, limit %d", len(a.Sections), MaxSections)
+	}
+	if len(a.PeersPerISP) != len(a.Sections) {
+		return errorf(CodeCountMismatch, "peers_per_isp has %d entries for %d sections", len(a.PeersPerISP), len(a.Sections))
+	}
+	sum := 0
+	for i, s := range a.Sections {
+		if err := checkName("section isp", s.ISP); err != nil {
+			return err
+		}
+		if i > 0 && a.Sections[i-1].ISP >= s.ISP {
+			return errorf(CodeInvalidField, "sections are not sorted by ISP name without repeats")
+		}
+		if err := checkText("section recipient", s.Recipient, MaxNameLength, false); err != nil {
+			return err
+		}
+		if len(s.Sealed) == 0 {
+			return errorf(CodeMalformed, "section for %s is empty", s.ISP)
+		}
+		n, ok := a.PeersPerISP[s.ISP]
+		if !ok || n <= 0 {
+			return errorf(CodeCountMismatch, "peers_per_isp has no positive count for %s", s.ISP)
+		}
+		sum += n
+	}
+	if sum > a.Peers {
+		return errorf(CodeCountMismatch, "peers_per_isp adds up to %d, more than the %d peers", sum, a.Peers)
+	}
+	return nil
+}
+
+// Section returns the section addressed to isp, if any.
+func (a *Assertion) Section(isp string) (Section, bool) {
+	i, ok := slices.BinarySearchFunc(a.Sections, isp, func(s Section, name string) int {
+		switch {
+		case s.ISP < name:
+			return -1
+		case s.ISP > name:
+			return 1
+		}
+		return 0
+	})
+	if !ok {
+		return Section{}, false
+	}
+	return a.Sections[i], true
+}
+
+// SignedAssertion is a decoded assertion envelope whose public fields are
+// valid. Its signature is not yet verified.
+type SignedAssertion struct {
+	ID        ID
+	Assertion Assertion
+	Envelope  *dsse.Envelope
+	// Raw is the envelope as received.
+	Raw []byte
+}
+
+// DecodeAssertion decodes and validates an assertion envelope without
+// checking its signature or opening any section.
+func DecodeAssertion(data []byte) (*SignedAssertion, error) {
+	env, err := openEnvelope(data, MaxAssertionEnvelope, AssertionType, "assertion")
+	if err != nil {
+		return nil, err
+	}
+	sa := &SignedAssertion{ID: IDOf(env.Payload), Envelope: env, Raw: data}
+	if err := decodeStrict(env.Payload, &sa.Assertion, "assertion"); err != nil {
+		return nil, err
+	}
+	if err := sa.Assertion.Validate(); err != nil {
+		return nil, err
+	}
+	return sa, nil
+}
+
+// DecodeSection decodes an opened section's plaintext. It checks structure
+// only; Verifier.Verify checks the contents against the assertion.
+func DecodeSection(plaintext []byte) (*SectionContent, error) {
+	if len(plaintext) > MaxSectionPlaintext {
+		return nil, errorf(CodeOversize, "section is %d bytes, limit %d", len(plaintext), MaxSectionPlaintext)
+	}
+	var sc SectionContent
+	if err := decodeStrict(plaintext, &sc, "section"); err != nil {
+		return nil, err
+	}
+	if err := checkName("section isp", sc.ISP); err != nil {
+		return nil, err
+	}
+	if len(sc.Peers) == 0 {
+		return nil, errorf(CodeMalformed, "section lists no peers")
+	}
+	if len(sc.Peers) > MaxPeers {
+		return nil, errorf(CodeOversize, "section lists %d peers, limit %d", len(sc.Peers), MaxPeers)
+	}
+	return &sc, nil
+}
