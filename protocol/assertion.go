@@ -138,6 +138,11 @@ func (a *Assertion) Validate() error {
 	if a.Content == "" || a.Swarm == "" {
 		return errorf(CodeMalformed, "content and swarm are required")
 	}
+	for _, id := range []ContentID{a.Content, a.Swarm} {
+		if _, err := ParseContentID(string(id)); err != nil {
+			return err
+		}
+	}
 	switch a.Swarm.Kind() {
 	case KindV1Infohash, KindV2Infohash:
 	default:

@@ -1,6 +1,7 @@
 package protocol
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
@@ -53,8 +54,12 @@ func (b Bytes) MarshalText() ([]byte, error) {
 	return out, nil
 }
 
-// UnmarshalText decodes strict base64.
+// UnmarshalText decodes strict base64: padded, zero padding bits, no line
+// breaks (which the standard decoder would skip).
 func (b *Bytes) UnmarshalText(text []byte) error {
+	if bytes.ContainsAny(text, "\r\n") {
+		return errorf(CodeMalformed, "invalid base64: line breaks")
+	}
 	out := make([]byte, b64.DecodedLen(len(text)))
 	n, err := b64.Decode(out, text)
 	if err != nil {

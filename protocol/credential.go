@@ -69,7 +69,7 @@ func (s Scope) Covers(isp, region string) bool {
 	return false
 }
 
-// covers reports whether every ISP in inner is also covered by s.
+// contains reports whether every ISP and region of inner is also in s.
 func (s Scope) contains(inner Scope) bool {
 	for _, isp := range inner.ISPs {
 		if !slices.Contains(s.ISPs, isp) {
@@ -133,6 +133,11 @@ func (c *Credential) Validate() error {
 		if len(w.Content) > MaxContentIDsPerWork {
 			return errorf(CodeOversize, "work %q has %d content ids, limit %d", w.ID, len(w.Content), MaxContentIDsPerWork)
 		}
+		for _, id := range w.Content {
+			if _, err := ParseContentID(string(id)); err != nil {
+				return err
+			}
+		}
 	}
 	n := len(c.Scope.ISPs) + len(c.Scope.Regions)
 	if n == 0 {
@@ -182,6 +187,24 @@ func DecodeCredential(data []byte) (*SignedCredential, error) {
 	// Validate parsed the key already; parse again to keep it.
 	sc.Subject, _ = sign.ParsePublicKeyDER(sc.Credential.Subject.PublicKey)
 	return sc, nil
+}
+
+// Delegate issues a delegation of parent to child's subject: it sets
+// child.Parent, checks that key is parent's subject, that parent is a
+// registrar's grant (chains hold one delegation at most) and that child is
+// no wider than parent, then signs with IssueCredential.
+func Delegate(key *sign.PrivateKey, parent *SignedCredential, child Credential) ([]byte, ID, error) {
+	if !key.Public().Equal(parent.Subject) {
+		return nil, "", errorf(CodeWrongKey, "only the subject of credential %s may delegate it", parent.ID)
+	}
+	if parent.Credential.Parent != "" {
+		return nil, "", errorf(CodeChainTooDeep, "credential %s is itself a delegation", parent.ID)
+	}
+	child.Parent = parent.ID
+	if err := checkNarrower(&parent.Credential, &child); err != nil {
+		return nil, "", err
+	}
+	return IssueCredential(key, child)
 }
 
 // IssueCredential validates c, sets its Issuer to key's id and signs it. It

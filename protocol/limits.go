@@ -15,8 +15,8 @@ const (
 	MaxSections           = 256       // sealed sections per assertion
 	MaxPeers              = 5000      // peers per assertion
 	MaxPiecesPerPeer      = 16        // piece proofs per peer's evidence
-	MaxNameLength         = 128       // bytes of names, ids, client strings
-	MaxTitleLength        = 256       // bytes of titles and reasons
+	MaxNameLength         = 128       // bytes of ISP names, work ids, client names, recipients
+	MaxTitleLength        = 256       // bytes of titles, subject names and reasons
 	MaxChainLength        = 2         // credentials in a chain: registrar grant plus one delegation
 )
 

@@ -158,6 +158,18 @@ func checkAccepted(t *testing.T, vec spec.Vector, va *protocol.VerifiedAssertion
 	}
 }
 
+// TestCodesMatchSpec checks that the implementation's codes are exactly
+// those of SPEC.md §8, in the same order.
+func TestCodesMatchSpec(t *testing.T) {
+	var ours []string
+	for _, c := range protocol.Codes {
+		ours = append(ours, string(c))
+	}
+	if theirs := spec.Codes(); !slices.Equal(ours, theirs) {
+		t.Fatalf("protocol.Codes and SPEC.md §8 differ:\nprotocol: %v\nspec:     %v", ours, theirs)
+	}
+}
+
 func TestCodesAreUnique(t *testing.T) {
 	seen := map[protocol.Code]bool{}
 	for _, c := range protocol.Codes {

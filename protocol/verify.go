@@ -391,9 +391,13 @@ func (v *Verifier) checkAddr(addr netip.Addr) error {
 	return nil
 }
 
+// globalUnicastV6 is the only IPv6 range IANA allocates for global unicast.
+var globalUnicastV6 = netip.MustParsePrefix("2000::/3")
+
 // nonGlobal lists special-purpose ranges (IANA registries) that
 // netip.Addr.IsGlobalUnicast and IsPrivate do not exclude.
 var nonGlobal = []netip.Prefix{
+	netip.MustParsePrefix("192.88.99.0/24"),
 	netip.MustParsePrefix("0.0.0.0/8"),
 	netip.MustParsePrefix("100.64.0.0/10"),
 	netip.MustParsePrefix("192.0.0.0/24"),
@@ -415,7 +419,7 @@ var nonGlobal = []netip.Prefix{
 // address: not loopback, link-local, private, shared, documentation,
 // benchmarking, reserved or a translation range.
 func IsGlobalUnicast(addr netip.Addr) bool {
-	if !addr.IsGlobalUnicast() || addr.IsPrivate() {
+	if !addr.IsGlobalUnicast() || addr.IsPrivate() || (addr.Is6() && !globalUnicastV6.Contains(addr)) {
 		return false
 	}
 	for _, p := range nonGlobal {
@@ -457,6 +461,9 @@ func checkEvidence(e *Evidence, a *Assertion) *Error {
 		return errorf(CodeEvidenceInvalid, "negative byte count")
 	}
 	if e.Grade == GradeAnnounced {
+		if e.Source == "incoming" {
+			return errorf(CodeEvidenceInvalid, "an incoming peer connected directly: it cannot be announced-only")
+		}
 		if e.Transport != "" || e.PeerID != "" || len(e.Pieces) > 0 || e.Bytes > 0 {
 			return errorf(CodeEvidenceInvalid, "announced peer carries connection evidence")
 		}

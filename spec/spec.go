@@ -21,6 +21,9 @@ import (
 //go:embed vectors
 var vectorFiles embed.FS
 
+//go:embed SPEC.md
+var specText string
+
 // VectorsFS returns the vector files (vectors/*.json) as a file system.
 func VectorsFS() fs.FS {
 	sub, err := fs.Sub(vectorFiles, "vectors")
@@ -116,4 +119,22 @@ func Vectors() ([]Vector, error) {
 		out = append(out, v)
 	}
 	return out, nil
+}
+
+// Codes returns the error codes of SPEC.md §8, in the order of its table.
+// Runners use it to reject a vector expecting a code they do not know.
+func Codes() []string {
+	_, rest, _ := strings.Cut(specText, "\n## 8. Error codes\n")
+	section, _, _ := strings.Cut(rest, "\n## ")
+	var codes []string
+	for _, line := range strings.Split(section, "\n") {
+		if !strings.HasPrefix(line, "| `") {
+			continue
+		}
+		code, _, ok := strings.Cut(strings.TrimPrefix(line, "| `"), "`")
+		if ok {
+			codes = append(codes, code)
+		}
+	}
+	return codes
 }

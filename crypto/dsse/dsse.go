@@ -20,6 +20,7 @@
 package dsse
 
 import (
+	"bytes"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -48,17 +49,39 @@ type Envelope struct {
 }
 
 type wireSignature struct {
-	KeyID string `json:"keyid"`
-	Sig   string `json:"sig"`
+	KeyID string      `json:"keyid"`
+	Sig   base64Bytes `json:"sig"`
 }
 
 type wireEnvelope struct {
 	PayloadType string          `json:"payloadType"`
-	Payload     string          `json:"payload"`
+	Payload     base64Bytes     `json:"payload"`
 	Signatures  []wireSignature `json:"signatures"`
 }
 
 var b64 = base64.StdEncoding.Strict()
+
+// base64Bytes is carried as canonical standard base64: the strict decoder
+// rejects missing padding and non-zero padding bits, and line breaks (which
+// it would skip) are rejected first. Decoding goes straight from the JSON
+// text to bytes, without an intermediate string.
+type base64Bytes []byte
+
+func (b base64Bytes) MarshalText() ([]byte, error) {
+	return b64.AppendEncode(nil, b), nil
+}
+
+func (b *base64Bytes) UnmarshalText(text []byte) error {
+	if bytes.ContainsAny(text, "\r\n") {
+		return errors.New("non-canonical base64: line breaks")
+	}
+	out, err := b64.AppendDecode(nil, text)
+	if err != nil {
+		return fmt.Errorf("invalid base64: %w", err)
+	}
+	*b = out
+	return nil
+}
 
 // PAE returns the pre-authentication encoding of payloadType and payload.
 func PAE(payloadType string, payload []byte) []byte {
@@ -87,8 +110,8 @@ func Sign(key *sign.PrivateKey, payloadType string, payload []byte) ([]byte, err
 func Encode(e *Envelope) ([]byte, error) {
 	w := wireEnvelope{
 		PayloadType: e.PayloadType,
-		Payload:     b64.EncodeToString(e.Payload),
-		Signatures:  []wireSignature{{KeyID: string(e.KeyID), Sig: b64.EncodeToString(e.Sig)}},
+		Payload:     e.Payload,
+		Signatures:  []wireSignature{{KeyID: string(e.KeyID), Sig: e.Sig}},
 	}
 	out, err := json.Marshal(&w, json.Deterministic(true))
 	if err != nil {
@@ -113,14 +136,7 @@ func Decode(data []byte, maxSize int) (*Envelope, error) {
 	if len(w.Signatures) != 1 {
 		return nil, fmt.Errorf("%w: found %d", ErrSignatureCount, len(w.Signatures))
 	}
-	payload, err := b64.DecodeString(w.Payload)
-	if err != nil {
-		return nil, fmt.Errorf("%w: payload: %w", ErrMalformed, err)
-	}
-	sig, err := b64.DecodeString(w.Signatures[0].Sig)
-	if err != nil {
-		return nil, fmt.Errorf("%w: signature: %w", ErrMalformed, err)
-	}
+	payload, sig := []byte(w.Payload), []byte(w.Signatures[0].Sig)
 	keyID := sign.KeyID(w.Signatures[0].KeyID)
 	if !keyID.Valid() {
 		return nil, fmt.Errorf("%w: keyid %q is not 64 lowercase hex characters", ErrMalformed, keyID)

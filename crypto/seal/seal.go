@@ -99,12 +99,14 @@ func Open(ciphertext []byte, identity age.Identity, maxSize int) ([]byte, error)
 		}
 		return nil, fmt.Errorf("failed to open sealed section: %w", err)
 	}
-	out, err := io.ReadAll(io.LimitReader(r, int64(maxSize)+1))
-	if err != nil {
+	// The plaintext is shorter than the ciphertext: one allocation holds it.
+	var out bytes.Buffer
+	out.Grow(min(len(ciphertext), maxSize+1))
+	if _, err := out.ReadFrom(io.LimitReader(r, int64(maxSize)+1)); err != nil {
 		return nil, fmt.Errorf("failed to open sealed section: %w", err)
 	}
-	if len(out) > maxSize {
+	if out.Len() > maxSize {
 		return nil, fmt.Errorf("%w: limit %d bytes", ErrTooLarge, maxSize)
 	}
-	return out, nil
+	return out.Bytes(), nil
 }

@@ -19,6 +19,10 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"math/big"
+
+	"golang.org/x/crypto/cryptobyte"
+	"golang.org/x/crypto/cryptobyte/asn1"
 
 	"github.com/sigstore/sigstore/pkg/cryptoutils"
 	"github.com/sigstore/sigstore/pkg/signature"
@@ -99,6 +103,9 @@ func NewPrivateKey(priv crypto.PrivateKey) (*PrivateKey, error) {
 	var pub crypto.PublicKey
 	switch k := priv.(type) {
 	case ed25519.PrivateKey:
+		if len(k) != ed25519.PrivateKeySize {
+			return nil, fmt.Errorf("%w: ed25519 private key of %d bytes", ErrUnsupportedKey, len(k))
+		}
 		pub = k.Public()
 	case *ecdsa.PrivateKey:
 		pub = k.Public()
@@ -230,10 +237,25 @@ func (k *PublicKey) Equal(other *PublicKey) bool {
 }
 
 // Verify checks sig over msg. It returns an error wrapping ErrBadSignature if
-// the signature does not verify.
+// the signature does not verify. ECDSA signatures must be ASN.1 DER; the raw
+// r||s form that sigstore would also take is refused, so that a signature
+// has one encoding.
 func (k *PublicKey) Verify(msg, sig []byte) error {
+	if k.alg == ECDSAP256 && !isDERSignature(sig) {
+		return fmt.Errorf("%w: ecdsa signature is not ASN.1 DER", ErrBadSignature)
+	}
 	if err := k.verifier.VerifySignature(bytes.NewReader(sig), bytes.NewReader(msg)); err != nil {
 		return fmt.Errorf("%w: %w", ErrBadSignature, err)
 	}
 	return nil
+}
+
+// isDERSignature reports whether sig is exactly one DER SEQUENCE of two
+// minimally encoded INTEGERs.
+func isDERSignature(sig []byte) bool {
+	var inner cryptobyte.String
+	var r, s big.Int
+	input := cryptobyte.String(sig)
+	return input.ReadASN1(&inner, asn1.SEQUENCE) && input.Empty() &&
+		inner.ReadASN1Integer(&r) && inner.ReadASN1Integer(&s) && inner.Empty()
 }
