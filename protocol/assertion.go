@@ -5,6 +5,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/docket-project/docket/crypto/commit"
 	"github.com/docket-project/docket/crypto/dsse"
 	"github.com/docket-project/docket/crypto/sign"
 )
@@ -260,8 +261,10 @@ func DecodeAssertion(data []byte) (*SignedAssertion, error) {
 	return sa, nil
 }
 
-// DecodeSection decodes an opened section's plaintext. It checks structure
-// only; Verifier.Verify checks the contents against the assertion.
+// DecodeSection decodes an opened section's plaintext and checks its
+// structure: peers present, plain addresses in ascending order, salts of
+// the right size. Verifier.Verify checks the contents against the
+// assertion.
 func DecodeSection(plaintext []byte) (*SectionContent, error) {
 	if len(plaintext) > MaxSectionPlaintext {
 		return nil, errorf(CodeOversize, "section is %d bytes, limit %d", len(plaintext), MaxSectionPlaintext)
@@ -278,6 +281,17 @@ func DecodeSection(plaintext []byte) (*SectionContent, error) {
 	}
 	if len(sc.Peers) > MaxPeers {
 		return nil, errorf(CodeOversize, "section lists %d peers, limit %d", len(sc.Peers), MaxPeers)
+	}
+	for i, p := range sc.Peers {
+		if !p.Addr.IsValid() || p.Addr.Zone() != "" || p.Addr.Is4In6() {
+			return nil, errorf(CodeInvalidField, "peer address %q is not a plain IPv4 or IPv6 address", p.Addr)
+		}
+		if i > 0 && sc.Peers[i-1].Addr.Compare(p.Addr) >= 0 {
+			return nil, errorf(CodeInvalidField, "peers are not sorted by address without repeats at %s", p.Addr)
+		}
+		if len(p.Salt) != commit.SaltSize {
+			return nil, errorf(CodeMalformed, "peer %s: salt must be %d bytes", p.Addr, commit.SaltSize)
+		}
 	}
 	return &sc, nil
 }
