@@ -9,17 +9,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/docket-project/docket/internal/labdata"
 	"github.com/docket-project/docket/protocol"
-)
-
-// observationTimes fill the placeholders of the observation template for
-// an observation from 09:40 to 09:59 on 2030-06-01.
-var observationTimes = strings.NewReplacer(
-	"@START@", "2030-06-01T09:40:00Z",
-	"@FIRST@", "2030-06-01T09:42:00Z",
-	"@PIECE@", "2030-06-01T09:45:00Z",
-	"@LAST@", "2030-06-01T09:57:00Z",
-	"@END@", "2030-06-01T09:59:00Z",
 )
 
 // TestAgeOpensSection builds an assertion with the docket binary, extracts
@@ -39,11 +30,7 @@ func TestAgeOpensSection(t *testing.T) {
 	if out, err := exec.Command("go", "build", "-o", docket, "github.com/docket-project/docket/cmd/docket").CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
-	tmpl, err := os.ReadFile("../scripts/testdata/observation.json.tmpl")
-	if err != nil {
-		t.Fatal(err)
-	}
-	writeFile(t, dir, "observation.json", observationTimes.Replace(string(tmpl)))
+	writeFile(t, dir, "observation.json", labdata.Observation())
 
 	run := func(name string, args ...string) string {
 		t.Helper()

@@ -1,9 +1,13 @@
 package protocol
 
 import (
+	"bytes"
+	"crypto/sha256"
 	"net/netip"
 	"slices"
 	"time"
+
+	"github.com/go-json-experiment/json/jsontext"
 
 	"github.com/docket-project/docket/crypto/commit"
 	"github.com/docket-project/docket/crypto/dsse"
@@ -42,19 +46,23 @@ type Assertion struct {
 	// CommitmentRoot is the RFC 6962 root over the peers' salted
 	// commitments, in section order.
 	CommitmentRoot Bytes `json:"commitment_root"`
-	// Sections holds one age-sealed section per addressed ISP, sorted by ISP
-	// name.
+	// Sections names one age-sealed section per addressed ISP, sorted by
+	// ISP name. The sealed bytes travel beside the envelope, in a Bundle;
+	// the signature covers them through their digests.
 	Sections []Section `json:"sections"`
 }
 
-// Section is one ISP's sealed part of an assertion.
+// Section is the signed reference to one ISP's sealed part of an
+// assertion.
 type Section struct {
 	// ISP is the addressed ISP's name.
 	ISP string `json:"isp"`
 	// Recipient is the age X25519 recipient the section is sealed to.
 	Recipient string `json:"recipient"`
-	// Sealed is the age-encrypted SectionContent.
-	Sealed Bytes `json:"sealed"`
+	// SHA256 is the SHA-256 digest of the sealed bytes.
+	SHA256 Bytes `json:"sha256"`
+	// Size is the length of the sealed bytes.
+	Size int `json:"size"`
 }
 
 // SectionContent is what a sealed section holds once opened.
@@ -202,8 +210,11 @@ func (a *Assertion) Validate() error {
 		if err := checkText("section recipient", s.Recipient, MaxNameLength, false); err != nil {
 			return err
 		}
-		if len(s.Sealed) == 0 {
-			return errorf(CodeMalformed, "section for %s is empty", s.ISP)
+		if len(s.SHA256) != sha256.Size {
+			return errorf(CodeMalformed, "section for %s: sha256 must be 32 bytes", s.ISP)
+		}
+		if s.Size <= 0 || s.Size > MaxSectionSealed {
+			return errorf(CodeOversize, "section for %s: size %d outside 1..%d", s.ISP, s.Size, MaxSectionSealed)
 		}
 		n, ok := a.PeersPerISP[s.ISP]
 		if !ok || n <= 0 {
@@ -234,31 +245,97 @@ func (a *Assertion) Section(isp string) (Section, bool) {
 	return a.Sections[i], true
 }
 
-// SignedAssertion is a decoded assertion envelope whose public fields are
-// valid. Its signature is not yet verified.
+// SealedSection is the sealed bytes of one ISP's section, as a Bundle
+// carries them.
+type SealedSection struct {
+	ISP  string `json:"isp"`
+	Data Bytes  `json:"data"`
+}
+
+// wireBundle is the JSON form of a bundle (spec/SPEC.md §5.7).
+type wireBundle struct {
+	Envelope jsontext.Value  `json:"envelope"`
+	Sealed   []SealedSection `json:"sealed"`
+}
+
+// EncodeBundle returns the bundle carrying an assertion envelope and sealed
+// sections. A bundle may carry all of the assertion's sections (as built
+// and as logged) or only some (as sent to one ISP).
+func EncodeBundle(envelope []byte, sealed []SealedSection) ([]byte, error) {
+	if sealed == nil {
+		sealed = []SealedSection{}
+	}
+	return marshal(&wireBundle{Envelope: jsontext.Value(envelope), Sealed: sealed})
+}
+
+// SignedAssertion is a decoded assertion bundle whose public fields are
+// valid and whose sealed sections match their signed digests. Its
+// signature is not yet verified.
 type SignedAssertion struct {
 	ID        ID
 	Assertion Assertion
 	Envelope  *dsse.Envelope
-	// Raw is the envelope as received.
-	Raw []byte
+	// RawEnvelope is the envelope as received.
+	RawEnvelope []byte
+	// Sealed holds the sealed sections the bundle carried, by ISP name.
+	Sealed map[string][]byte
 }
 
-// DecodeAssertion decodes and validates an assertion envelope without
-// checking its signature or opening any section.
+// DecodeAssertion decodes and validates an assertion bundle without
+// checking its signature or opening any section. Every sealed section it
+// carries must be one the assertion names, once, with the signed size and
+// digest.
 func DecodeAssertion(data []byte) (*SignedAssertion, error) {
-	env, err := openEnvelope(data, MaxAssertionEnvelope, AssertionType, "assertion")
+	if len(data) > MaxAssertionBundle {
+		return nil, errorf(CodeOversize, "assertion bundle is %d bytes, limit %d", len(data), MaxAssertionBundle)
+	}
+	var w wireBundle
+	if err := decodeStrict(data, &w, "assertion bundle"); err != nil {
+		return nil, err
+	}
+	if len(w.Envelope) == 0 {
+		return nil, errorf(CodeMalformed, "assertion bundle has no envelope")
+	}
+	env, err := openEnvelope(w.Envelope, MaxAssertionEnvelope, AssertionType, "assertion")
 	if err != nil {
 		return nil, err
 	}
-	sa := &SignedAssertion{ID: IDOf(env.Payload), Envelope: env, Raw: data}
+	sa := &SignedAssertion{ID: IDOf(env.Payload), Envelope: env, RawEnvelope: w.Envelope, Sealed: map[string][]byte{}}
 	if err := decodeStrict(env.Payload, &sa.Assertion, "assertion"); err != nil {
 		return nil, err
 	}
-	if err := sa.Assertion.Validate(); err != nil {
+	a := &sa.Assertion
+	if err := a.Validate(); err != nil {
 		return nil, err
 	}
+	for _, s := range w.Sealed {
+		ref, ok := a.Section(s.ISP)
+		if !ok {
+			return nil, errorf(CodeInvalidField, "bundle carries a sealed section for %q, which the assertion does not address", truncate(s.ISP))
+		}
+		if _, dup := sa.Sealed[s.ISP]; dup {
+			return nil, errorf(CodeInvalidField, "bundle carries two sealed sections for %s", s.ISP)
+		}
+		sum := sha256.Sum256(s.Data)
+		if len(s.Data) != ref.Size || !bytes.Equal(sum[:], ref.SHA256) {
+			return nil, errorf(CodeSectionMismatch, "sealed section for %s does not match the size and digest the assertion signs", s.ISP)
+		}
+		sa.Sealed[s.ISP] = s.Data
+	}
 	return sa, nil
+}
+
+// Bundle re-encodes the assertion as a bundle carrying the sealed sections
+// of the given ISPs that it holds, or all it holds if none are given.
+func (sa *SignedAssertion) Bundle(isps ...string) ([]byte, error) {
+	var sealed []SealedSection
+	for _, s := range sa.Assertion.Sections {
+		data, ok := sa.Sealed[s.ISP]
+		if ok && (len(isps) == 0 || slices.Contains(isps, s.ISP)) {
+			sealed = append(sealed, SealedSection{ISP: s.ISP, Data: data})
+		}
+	}
+	return EncodeBundle(sa.RawEnvelope, sealed)
 }
 
 // DecodeSection decodes an opened section's plaintext and checks its

@@ -2,13 +2,13 @@ package protocol
 
 import (
 	"crypto/rand"
+	"crypto/sha256"
 	"fmt"
 	"net/netip"
 	"slices"
 	"time"
 
 	"github.com/docket-project/docket/crypto/commit"
-	"github.com/docket-project/docket/crypto/dsse"
 	"github.com/docket-project/docket/crypto/seal"
 	"github.com/docket-project/docket/crypto/sign"
 )
@@ -43,6 +43,28 @@ type DirectoryEntry struct {
 	Prefixes  []netip.Prefix `json:"prefixes"`
 }
 
+// Validate checks that every entry has a valid, distinct name, a region
+// and a recipient.
+func (d *Directory) Validate() error {
+	seen := map[string]bool{}
+	for _, e := range d.ISPs {
+		if err := checkName("directory isp", e.Name); err != nil {
+			return err
+		}
+		if seen[e.Name] {
+			return errorf(CodeInvalidField, "directory lists ISP %s twice", e.Name)
+		}
+		seen[e.Name] = true
+		if err := checkRegion(e.Region); err != nil {
+			return err
+		}
+		if _, err := seal.ParseRecipient(e.Recipient); err != nil {
+			return wrapf(CodeInvalidField, err, "directory entry %s", e.Name)
+		}
+	}
+	return nil
+}
+
 // Route returns the name of the ISP whose prefix is the longest match for
 // addr, or "" if none serves it.
 func (d *Directory) Route(addr netip.Addr) string {
@@ -67,12 +89,16 @@ type BuildOptions struct {
 	Life      time.Duration
 }
 
-// BuildAssertion turns an observation into a signed assertion: peers are
+// BuildAssertion turns an observation into a signed assertion, returned as
+// a bundle with every sealed section, and its id. Peers are
 // routed to ISPs by longest-prefix match over dir, each addressed ISP gets a
 // section sealed to its recipient holding the whole swarm with evidence for
 // its own peers, and the public part carries counts and the commitment root.
 // ISPs serving none of the peers get no section.
 func BuildAssertion(key *sign.PrivateKey, obs Observation, dir Directory, opts BuildOptions) ([]byte, ID, error) {
+	if err := dir.Validate(); err != nil {
+		return nil, "", err
+	}
 	life := opts.Life
 	if life == 0 {
 		life = DefaultAssertionLife
@@ -122,6 +148,7 @@ func BuildAssertion(key *sign.PrivateKey, obs Observation, dir Directory, opts B
 			return nil, "", &Error{Code: err.Code, Msg: "peer " + p.Addr.String() + ": " + err.Msg}
 		}
 	}
+	var sealed []SealedSection
 	isps := slices.Clone(dir.ISPs)
 	slices.SortFunc(isps, func(a, b DirectoryEntry) int {
 		switch {
@@ -151,25 +178,27 @@ func BuildAssertion(key *sign.PrivateKey, obs Observation, dir Directory, opts B
 		if err != nil {
 			return nil, "", wrapf(CodeInvalidField, err, "directory entry %s", isp.Name)
 		}
-		sealed, err := seal.Seal(plaintext, recipient)
+		data, err := seal.Seal(plaintext, recipient)
 		if err != nil {
 			return nil, "", err
 		}
-		a.Sections = append(a.Sections, Section{ISP: isp.Name, Recipient: isp.Recipient, Sealed: sealed})
+		sum := sha256.Sum256(data)
+		a.Sections = append(a.Sections, Section{ISP: isp.Name, Recipient: isp.Recipient, SHA256: sum[:], Size: len(data)})
+		sealed = append(sealed, SealedSection{ISP: isp.Name, Data: data})
 	}
 	if len(a.Sections) == 0 {
 		return nil, "", errorf(CodeNoSection, "no peer is served by any ISP of the directory")
 	}
-	if err := a.Validate(); err != nil {
-		return nil, "", err
-	}
-	payload, err := marshal(&a)
+	env, id, err := signObject(key, AssertionType, &a)
 	if err != nil {
 		return nil, "", err
 	}
-	env, err := dsse.Sign(key, AssertionType, payload)
+	bundle, err := EncodeBundle(env, sealed)
 	if err != nil {
 		return nil, "", err
 	}
-	return env, IDOf(payload), nil
+	if len(bundle) > MaxAssertionBundle {
+		return nil, "", errorf(CodeOversize, "the full bundle would be %d bytes, limit %d: split the swarm or address fewer ISPs", len(bundle), MaxAssertionBundle)
+	}
+	return bundle, id, nil
 }

@@ -10,6 +10,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/docket-project/docket/crypto/dsse"
+	"github.com/docket-project/docket/crypto/sign"
 )
 
 // Payload types: one per object and version (spec/SPEC.md §3).
@@ -89,6 +90,42 @@ func openEnvelope(data []byte, maxSize int, payloadType, what string) (*dsse.Env
 		return nil, errorf(CodeUnknownPayloadType, "%s envelope has payload type %q, want %q", what, truncate(env.PayloadType), payloadType)
 	}
 	return env, nil
+}
+
+// object is a payload that can check its own fields.
+type object interface{ Validate() error }
+
+// decodeObject decodes an envelope of at most maxSize bytes with the given
+// payload type, and its payload strictly into v, then validates v.
+func decodeObject(data []byte, maxSize int, payloadType, what string, v object) (*dsse.Envelope, error) {
+	env, err := openEnvelope(data, maxSize, payloadType, what)
+	if err != nil {
+		return nil, err
+	}
+	if err := decodeStrict(env.Payload, v, what); err != nil {
+		return nil, err
+	}
+	if err := v.Validate(); err != nil {
+		return nil, err
+	}
+	return env, nil
+}
+
+// signObject validates v and signs its encoding under payloadType. It
+// returns the envelope and the object's id.
+func signObject(key *sign.PrivateKey, payloadType string, v object) ([]byte, ID, error) {
+	if err := v.Validate(); err != nil {
+		return nil, "", err
+	}
+	payload, err := marshal(v)
+	if err != nil {
+		return nil, "", err
+	}
+	env, err := dsse.Sign(key, payloadType, payload)
+	if err != nil {
+		return nil, "", err
+	}
+	return env, IDOf(payload), nil
 }
 
 // checkName validates a short identifier: 1..MaxNameLength bytes of

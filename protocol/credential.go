@@ -173,17 +173,12 @@ type SignedCredential struct {
 // DecodeCredential decodes and validates a credential envelope without
 // checking its signature.
 func DecodeCredential(data []byte) (*SignedCredential, error) {
-	env, err := openEnvelope(data, MaxCredentialEnvelope, CredentialType, "credential")
+	sc := &SignedCredential{Raw: data}
+	env, err := decodeObject(data, MaxCredentialEnvelope, CredentialType, "credential", &sc.Credential)
 	if err != nil {
 		return nil, err
 	}
-	sc := &SignedCredential{ID: IDOf(env.Payload), Envelope: env, Raw: data}
-	if err := decodeStrict(env.Payload, &sc.Credential, "credential"); err != nil {
-		return nil, err
-	}
-	if err := sc.Credential.Validate(); err != nil {
-		return nil, err
-	}
+	sc.ID, sc.Envelope = IDOf(env.Payload), env
 	// Validate parsed the key already; parse again to keep it.
 	sc.Subject, _ = sign.ParsePublicKeyDER(sc.Credential.Subject.PublicKey)
 	return sc, nil
@@ -211,16 +206,5 @@ func Delegate(key *sign.PrivateKey, parent *SignedCredential, child Credential) 
 // returns the envelope and the credential's id.
 func IssueCredential(key *sign.PrivateKey, c Credential) ([]byte, ID, error) {
 	c.Issuer = key.Public().ID()
-	if err := c.Validate(); err != nil {
-		return nil, "", err
-	}
-	payload, err := marshal(&c)
-	if err != nil {
-		return nil, "", err
-	}
-	env, err := dsse.Sign(key, CredentialType, payload)
-	if err != nil {
-		return nil, "", err
-	}
-	return env, IDOf(payload), nil
+	return signObject(key, CredentialType, &c)
 }

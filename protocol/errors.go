@@ -36,6 +36,7 @@ const (
 	CodeReplayed               Code = "REPLAYED"                 // the assertion id was seen before
 	CodeNoSection              Code = "NO_SECTION"               // the assertion has no sealed section for this ISP
 	CodeSectionUnreadable      Code = "SECTION_UNREADABLE"       // the section does not open with this ISP's identity, or names another ISP
+	CodeSectionMismatch        Code = "SECTION_MISMATCH"         // a sealed section does not match the size and digest the assertion signs
 	CodeAddressNotGlobal       Code = "ADDRESS_NOT_GLOBAL"       // a peer address is not global unicast
 	CodeEvidenceOutsideWindow  Code = "EVIDENCE_OUTSIDE_WINDOW"  // an evidence timestamp lies outside the observation window
 	CodeEvidenceInvalid        Code = "EVIDENCE_INVALID"         // evidence inconsistent with its grade or the torrent
@@ -53,6 +54,7 @@ var Codes = []Code{
 	CodeWorkNotCovered, CodeOutOfScope, CodeChainTooDeep,
 	CodeDelegationWider, CodeChainBroken, CodeExpired, CodeNotYetValid,
 	CodeLifetimeTooLong, CodeReplayed, CodeNoSection, CodeSectionUnreadable,
+	CodeSectionMismatch,
 	CodeAddressNotGlobal, CodeEvidenceOutsideWindow, CodeEvidenceInvalid,
 	CodeCommitmentMismatch, CodeCountMismatch, CodeRevocationUnauthorized,
 }

@@ -114,11 +114,11 @@ func FuzzDecodeSection(f *testing.F) {
 		if err != nil {
 			f.Fatal(err)
 		}
-		s, ok := sa.Assertion.Section(v.ISP.Name)
+		sealed, ok := sa.Sealed[v.ISP.Name]
 		if !ok {
 			return nil
 		}
-		pt, err := seal.Open(s.Sealed, id, protocol.MaxSectionPlaintext)
+		pt, err := seal.Open(sealed, id, protocol.MaxSectionPlaintext)
 		if err != nil {
 			return nil
 		}

@@ -93,15 +93,7 @@ func TestDirectoryRouteLongestPrefix(t *testing.T) {
 // public part names no address.
 func TestBuildAssertionSealsEvidenceToOwner(t *testing.T) {
 	t.Parallel()
-	fx := newFixture(t, 6)
-	other, err := seal.GenerateIdentity()
-	if err != nil {
-		t.Fatal(err)
-	}
-	upper := netip.MustParsePrefix("198.51.100.4/30") // peers .4 .. .6 of the fixture
-	fx.dir.ISPs = append(fx.dir.ISPs, protocol.DirectoryEntry{
-		Name: "isp-b", Region: "FR", Recipient: other.Recipient().String(), Prefixes: []netip.Prefix{upper},
-	})
+	fx := newFixture(t, 6, 3)
 	env := fx.assertion(t)
 	sa, err := protocol.DecodeAssertion(env)
 	if err != nil {
@@ -120,13 +112,13 @@ func TestBuildAssertionSealsEvidenceToOwner(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, isp := range []*protocol.ISP{fx.isp, {Name: "isp-b", Region: "FR", Identity: other}} {
-		// isp-b is outside the fixture credential's scope; check its section directly.
-		s, ok := sa.Assertion.Section(isp.Name)
+	// isp-b is outside the fixture credential's scope: open its section directly.
+	for _, isp := range []*protocol.ISP{fx.isp, {Name: "isp-b", Region: "FR", Identity: fx.other}} {
+		sealed, ok := sa.Sealed[isp.Name]
 		if !ok {
 			t.Fatalf("no section for %s", isp.Name)
 		}
-		pt, err := seal.Open(s.Sealed, isp.Identity, protocol.MaxSectionPlaintext)
+		pt, err := seal.Open(sealed, isp.Identity, protocol.MaxSectionPlaintext)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -155,7 +147,7 @@ func TestBuildAssertionSealsEvidenceToOwner(t *testing.T) {
 
 func TestDelegate(t *testing.T) {
 	t.Parallel()
-	fx := newFixture(t, 1)
+	fx := newFixture(t, 1, 1)
 	parent, err := protocol.DecodeCredential(fx.cred)
 	if err != nil {
 		t.Fatal(err)

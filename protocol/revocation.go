@@ -46,33 +46,17 @@ type SignedRevocation struct {
 // DecodeRevocation decodes and validates a revocation envelope without
 // checking its signature.
 func DecodeRevocation(data []byte) (*SignedRevocation, error) {
-	env, err := openEnvelope(data, MaxRevocationEnvelope, RevocationType, "revocation")
+	sr := &SignedRevocation{Raw: data}
+	env, err := decodeObject(data, MaxRevocationEnvelope, RevocationType, "revocation", &sr.Revocation)
 	if err != nil {
 		return nil, err
 	}
-	sr := &SignedRevocation{ID: IDOf(env.Payload), Envelope: env, Raw: data}
-	if err := decodeStrict(env.Payload, &sr.Revocation, "revocation"); err != nil {
-		return nil, err
-	}
-	if err := sr.Revocation.Validate(); err != nil {
-		return nil, err
-	}
+	sr.ID, sr.Envelope = IDOf(env.Payload), env
 	return sr, nil
 }
 
 // SignRevocation validates r, sets its Issuer to key's id and signs it.
 func SignRevocation(key *sign.PrivateKey, r Revocation) ([]byte, ID, error) {
 	r.Issuer = key.Public().ID()
-	if err := r.Validate(); err != nil {
-		return nil, "", err
-	}
-	payload, err := marshal(&r)
-	if err != nil {
-		return nil, "", err
-	}
-	env, err := dsse.Sign(key, RevocationType, payload)
-	if err != nil {
-		return nil, "", err
-	}
-	return env, IDOf(payload), nil
+	return signObject(key, RevocationType, &r)
 }

@@ -243,14 +243,14 @@ func (va *VerifiedAssertion) Local() []Peer {
 	return out
 }
 
-// Verify runs the verification algorithm on an assertion envelope whose
+// Verify runs the verification algorithm on an assertion bundle whose
 // credential chain was verified with VerifyChain (and may be cached). With
 // isp nil it stops after the public checks (steps 1–4), as an auditor
 // would; otherwise it also checks scope for isp, opens its section and
 // checks the peers and evidence (steps 6–7). Any failure is an *Error.
-func (v *Verifier) Verify(envelope []byte, chain *Chain, isp *ISP, now time.Time) (*VerifiedAssertion, error) {
+func (v *Verifier) Verify(bundle []byte, chain *Chain, isp *ISP, now time.Time) (*VerifiedAssertion, error) {
 	// 1. Decode.
-	sa, err := DecodeAssertion(envelope)
+	sa, err := DecodeAssertion(bundle)
 	if err != nil {
 		return nil, err
 	}
@@ -300,7 +300,7 @@ func (v *Verifier) Verify(envelope []byte, chain *Chain, isp *ISP, now time.Time
 		return va, nil
 	}
 	// 6. Unseal.
-	sc, err := openSection(a, isp)
+	sc, err := openSection(sa, isp)
 	if err != nil {
 		return nil, err
 	}
@@ -312,15 +312,19 @@ func (v *Verifier) Verify(envelope []byte, chain *Chain, isp *ISP, now time.Time
 	return va, nil
 }
 
-func openSection(a *Assertion, isp *ISP) (*SectionContent, error) {
-	s, ok := a.Section(isp.Name)
+func openSection(sa *SignedAssertion, isp *ISP) (*SectionContent, error) {
+	s, ok := sa.Assertion.Section(isp.Name)
 	if !ok {
 		return nil, errorf(CodeNoSection, "assertion has no section for %s", isp.Name)
+	}
+	sealed, ok := sa.Sealed[isp.Name]
+	if !ok {
+		return nil, errorf(CodeNoSection, "the bundle does not carry the sealed section for %s", isp.Name)
 	}
 	if s.Recipient != isp.Identity.Recipient().String() {
 		return nil, errorf(CodeSectionUnreadable, "section for %s is sealed to %s, not to this ISP's recipient", isp.Name, truncate(s.Recipient))
 	}
-	plaintext, err := seal.Open(s.Sealed, isp.Identity, MaxSectionPlaintext)
+	plaintext, err := seal.Open(sealed, isp.Identity, MaxSectionPlaintext)
 	switch {
 	case errors.Is(err, seal.ErrTooLarge):
 		return nil, wrapf(CodeOversize, err, "section for %s", isp.Name)

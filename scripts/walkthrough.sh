@@ -60,7 +60,7 @@ step "The holder observed the film's swarm for the last 20 minutes"
 sed -e "s/@START@/$(utc '-20 min')/g" -e "s/@FIRST@/$(utc '-18 min')/g" \
 	-e "s/@PIECE@/$(utc '-15 min')/g" -e "s/@LAST@/$(utc '-3 min')/g" \
 	-e "s/@END@/$(utc '-1 min')/g" \
-	"$repo/scripts/testdata/observation.json.tmpl" >observation.json
+	"$repo/internal/labdata/observation.json.tmpl" >observation.json
 grep -o '"addr": "[^"]*"' observation.json
 
 step "The ISPs' directory: names, regions, age recipients and prefixes"

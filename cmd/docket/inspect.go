@@ -29,21 +29,25 @@ Inspect checks the file's form, not its signature or its contents: use
 	c.example = `
 docket assert inspect assertion.json
 docket assert inspect assertion.json --identity keys/isp-a.age
-docket assert inspect assertion.json --extract-section isp-a --out isp-a.section.age`
+docket assert inspect assertion.json --extract-section isp-a --out isp-a.section.age
+docket assert inspect assertion.json --bundle-for isp-a --out isp-a.bundle.json`
 	c.args = 1
 	identity := c.flags.String("identity", "", "age identity `AGE` whose section to open")
 	isp := c.flags.String("isp", "", "`NAME` of the ISP whose section --identity opens (default: the section sealed to it)")
 	extract := c.flags.String("extract-section", "", "`NAME` of the ISP whose sealed section to write to --out")
-	out := c.flags.String("out", "", "`FILE` to write the extracted section to")
+	bundleFor := c.flags.String("bundle-for", "", "`NAME` of an ISP: write to --out the bundle as sent to it, with only its sealed section")
+	out := c.flags.String("out", "", "`FILE` to write the extracted section or bundle to")
 	force := c.flags.Bool("force", false, "replace --out if it exists")
 	c.run = func(args []string, stdout io.Writer) error {
 		switch {
 		case *isp != "" && *identity == "":
 			return usagef(c.name, "--isp needs --identity")
-		case (*extract == "") != (*out == ""):
-			return usagef(c.name, "--extract-section and --out go together")
+		case *extract != "" && *bundleFor != "":
+			return usagef(c.name, "--extract-section and --bundle-for are exclusive")
+		case (*extract == "" && *bundleFor == "") != (*out == ""):
+			return usagef(c.name, "--extract-section or --bundle-for needs --out, and --out needs one of them")
 		}
-		data, err := readEnvelope(args[0], protocol.MaxAssertionEnvelope)
+		data, err := readEnvelope(args[0], protocol.MaxAssertionBundle)
 		if err != nil {
 			return err
 		}
@@ -57,16 +61,28 @@ docket assert inspect assertion.json --extract-section isp-a --out isp-a.section
 			if err != nil {
 				return err
 			}
-			if view.Opened, err = openSection(&sa.Assertion, *isp, id); err != nil {
+			if view.Opened, err = openSection(sa, *isp, id); err != nil {
 				return err
 			}
 		}
 		if *extract != "" {
-			s, ok := sa.Assertion.Section(*extract)
+			sealed, ok := sa.Sealed[*extract]
 			if !ok {
-				return fmt.Errorf("failed to extract section: %s has no section for %q", args[0], *extract)
+				return fmt.Errorf("failed to extract section: %s carries no section for %q", args[0], *extract)
 			}
-			if err := writeFiles(*force, outFile{path: *out, data: s.Sealed, perm: 0o644}); err != nil {
+			if err := writeFiles(*force, outFile{path: *out, data: sealed, perm: 0o644}); err != nil {
+				return err
+			}
+		}
+		if *bundleFor != "" {
+			if _, ok := sa.Sealed[*bundleFor]; !ok {
+				return fmt.Errorf("failed to make bundle: %s carries no section for %q", args[0], *bundleFor)
+			}
+			bundle, err := sa.Bundle(*bundleFor)
+			if err != nil {
+				return err
+			}
+			if err := writeFiles(*force, outFile{path: *out, data: bundle, perm: 0o644}); err != nil {
 				return err
 			}
 		}
@@ -117,14 +133,15 @@ func publicView(sa *protocol.SignedAssertion) *assertionView {
 		CommitmentRoot: a.CommitmentRoot,
 	}
 	for _, s := range a.Sections {
-		v.Sections = append(v.Sections, sectionView{ISP: s.ISP, Recipient: s.Recipient, Size: len(s.Sealed)})
+		v.Sections = append(v.Sections, sectionView{ISP: s.ISP, Recipient: s.Recipient, Size: s.Size})
 	}
 	return v
 }
 
 // openSection opens the section of isp, or if isp is empty the one sealed
 // to id's recipient, and decodes it.
-func openSection(a *protocol.Assertion, isp string, id *age.X25519Identity) (*protocol.SectionContent, error) {
+func openSection(sa *protocol.SignedAssertion, isp string, id *age.X25519Identity) (*protocol.SectionContent, error) {
+	a := &sa.Assertion
 	recipient := id.Recipient().String()
 	if isp == "" {
 		for _, s := range a.Sections {
@@ -136,11 +153,11 @@ func openSection(a *protocol.Assertion, isp string, id *age.X25519Identity) (*pr
 			return nil, fmt.Errorf("failed to open section: no section is sealed to %s", recipient)
 		}
 	}
-	s, ok := a.Section(isp)
+	sealed, ok := sa.Sealed[isp]
 	if !ok {
-		return nil, fmt.Errorf("failed to open section: the assertion has no section for %q", isp)
+		return nil, fmt.Errorf("failed to open section: the bundle carries no section for %q", isp)
 	}
-	plaintext, err := seal.Open(s.Sealed, id, protocol.MaxSectionPlaintext)
+	plaintext, err := seal.Open(sealed, id, protocol.MaxSectionPlaintext)
 	if err != nil {
 		return nil, fmt.Errorf("failed to open section for %s: %w", isp, err)
 	}

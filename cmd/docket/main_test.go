@@ -13,10 +13,12 @@ import (
 	"testing"
 
 	"github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
 	"github.com/rogpeppe/go-internal/testscript"
 
 	"github.com/docket-project/docket/crypto/dsse"
 	"github.com/docket-project/docket/crypto/seal"
+	"github.com/docket-project/docket/internal/labdata"
 	"github.com/docket-project/docket/protocol"
 )
 
@@ -34,22 +36,8 @@ const (
 	verifyAt  = "2030-06-01T10:05:00Z"
 )
 
-// observationTimes fill the placeholders of the observation template for
-// an observation from 09:40 to 09:59 on the day of buildAt.
-var observationTimes = strings.NewReplacer(
-	"@START@", "2030-06-01T09:40:00Z",
-	"@FIRST@", "2030-06-01T09:42:00Z",
-	"@PIECE@", "2030-06-01T09:45:00Z",
-	"@LAST@", "2030-06-01T09:57:00Z",
-	"@END@", "2030-06-01T09:59:00Z",
-)
-
 func TestScript(t *testing.T) {
-	tmpl, err := os.ReadFile("../../scripts/testdata/observation.json.tmpl")
-	if err != nil {
-		t.Fatal(err)
-	}
-	observation := observationTimes.Replace(string(tmpl))
+	observation := labdata.Observation()
 	testscript.Run(t, testscript.Params{
 		Dir: "testdata/script",
 		Setup: func(env *testscript.Env) error {
@@ -114,19 +102,24 @@ func cmdPayload(ts *testscript.TestScript, neg bool, args []string) {
 }
 
 // cmdEditPayload replaces the first occurrence of OLD in the payload of
-// envelope IN by NEW and writes the envelope, with its old signature, to
-// OUT: editpayload IN OUT OLD NEW.
+// the envelope in assertion bundle IN by NEW and writes the bundle, with
+// the envelope's old signature, to OUT: editpayload IN OUT OLD NEW.
 func cmdEditPayload(ts *testscript.TestScript, neg bool, args []string) {
 	if neg || len(args) != 4 {
 		ts.Fatalf("usage: editpayload IN OUT OLD NEW")
 	}
-	env, err := dsse.Decode([]byte(ts.ReadFile(args[0])), protocol.MaxAssertionEnvelope)
+	var bundle map[string]jsontext.Value
+	ts.Check(json.Unmarshal([]byte(ts.ReadFile(args[0])), &bundle))
+	env, err := dsse.Decode(bundle["envelope"], protocol.MaxAssertionEnvelope)
 	ts.Check(err)
 	if !bytes.Contains(env.Payload, []byte(args[2])) {
 		ts.Fatalf("payload of %s does not contain %q", args[0], args[2])
 	}
 	env.Payload = bytes.Replace(env.Payload, []byte(args[2]), []byte(args[3]), 1)
-	out, err := dsse.Encode(env)
+	newEnv, err := dsse.Encode(env)
+	ts.Check(err)
+	bundle["envelope"] = newEnv
+	out, err := json.Marshal(bundle)
 	ts.Check(err)
 	ts.Check(os.WriteFile(ts.MkAbs(args[1]), out, 0o644))
 }

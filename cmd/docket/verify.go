@@ -55,7 +55,7 @@ docket verify --assertion assertion.json --chain holder.cred.json \
 		}
 		in := verifyInput{now: at.or(time.Now().UTC())}
 		var err error
-		if in.assertion, err = readEnvelope(*assertion, protocol.MaxAssertionEnvelope); err != nil {
+		if in.assertion, err = readEnvelope(*assertion, protocol.MaxAssertionBundle); err != nil {
 			return err
 		}
 		for _, path := range chain {

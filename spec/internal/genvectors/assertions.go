@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net/netip"
+	"slices"
 	"time"
 
 	"github.com/docket-project/docket/crypto/dsse"
@@ -80,39 +81,66 @@ func (w *world) build(key signer, credID protocol.ID, obs protocol.Observation, 
 	return env
 }
 
-// editAssertion decodes env, applies edit to its payload and re-signs.
-func editAssertion(env []byte, key signer, edit func(a *protocol.Assertion)) []byte {
-	sa := must(protocol.DecodeAssertion(env))
+// editAssertion decodes a bundle, applies edit to its payload and sealed
+// sections, re-signs the payload and bundles it again.
+func editAssertion(bundle []byte, key signer, edit func(a *protocol.Assertion, sealed map[string][]byte)) []byte {
+	sa := must(protocol.DecodeAssertion(bundle))
 	a := sa.Assertion
-	edit(&a)
-	return signRaw(key, protocol.AssertionType, marshal(&a))
+	a.Sections = slices.Clone(a.Sections)
+	edit(&a, sa.Sealed)
+	return rebundle(signRaw(key, protocol.AssertionType, marshal(&a)), a.Sections, sa.Sealed)
+}
+
+// rebundle bundles env with the sealed sections the sections name.
+func rebundle(env []byte, sections []protocol.Section, sealed map[string][]byte) []byte {
+	var out []protocol.SealedSection
+	for _, s := range sections {
+		if data, ok := sealed[s.ISP]; ok {
+			out = append(out, protocol.SealedSection{ISP: s.ISP, Data: data})
+		}
+	}
+	return must(protocol.EncodeBundle(env, out))
+}
+
+// replaceSealed puts data as who's sealed section and signs its digest.
+func replaceSealed(a *protocol.Assertion, sealed map[string][]byte, isp string, data []byte) {
+	for i := range a.Sections {
+		if a.Sections[i].ISP == isp {
+			sum := sha256.Sum256(data)
+			a.Sections[i].SHA256, a.Sections[i].Size = sum[:], len(data)
+			sealed[isp] = data
+		}
+	}
 }
 
 // editSectionBytes opens who's section, applies edit to its plaintext,
 // reseals it to who and re-signs.
-func editSectionBytes(env []byte, key signer, who *isp, edit func([]byte) []byte) []byte {
-	return editAssertion(env, key, func(a *protocol.Assertion) {
-		for i := range a.Sections {
-			if a.Sections[i].ISP == who.name {
-				pt := must(seal.Open(a.Sections[i].Sealed, who.id, protocol.MaxSectionPlaintext))
-				a.Sections[i].Sealed = must(seal.Seal(edit(pt), who.id.Recipient()))
-			}
-		}
+func editSectionBytes(bundle []byte, key signer, who *isp, edit func([]byte) []byte) []byte {
+	return editAssertion(bundle, key, func(a *protocol.Assertion, sealed map[string][]byte) {
+		pt := must(seal.Open(sealed[who.name], who.id, protocol.MaxSectionPlaintext))
+		replaceSealed(a, sealed, who.name, must(seal.Seal(edit(pt), who.id.Recipient())))
 	})
 }
 
 // editSection is editSectionBytes on the decoded section.
-func editSection(env []byte, key signer, who *isp, edit func(sc *protocol.SectionContent)) []byte {
-	return editSectionBytes(env, key, who, func(pt []byte) []byte {
+func editSection(bundle []byte, key signer, who *isp, edit func(sc *protocol.SectionContent)) []byte {
+	return editSectionBytes(bundle, key, who, func(pt []byte) []byte {
 		sc := must(protocol.DecodeSection(pt))
 		edit(sc)
 		return marshal(sc)
 	})
 }
 
-func editPayload(env []byte, key signer, edit func(string) string) []byte {
-	e := must(dsse.Decode(env, protocol.MaxAssertionEnvelope))
-	return signRaw(key, e.PayloadType, []byte(edit(string(e.Payload))))
+// editPayload edits the signed payload's JSON text and re-signs it.
+func editPayload(bundle []byte, key signer, edit func(string) string) []byte {
+	sa := must(protocol.DecodeAssertion(bundle))
+	env := signRaw(key, protocol.AssertionType, []byte(edit(string(sa.Envelope.Payload))))
+	return rebundle(env, sa.Assertion.Sections, sa.Sealed)
+}
+
+// editBundle edits the bundle's JSON text, keeping the signed envelope.
+func editBundle(bundle []byte, edit func(string) string) []byte {
+	return []byte(edit(string(bundle)))
 }
 
 func (w *world) assertionVectors() {
@@ -148,11 +176,27 @@ func (w *world) assertionVectors() {
 	v.Chain = []string{string(w.cred), string(w.deleg)}
 	w.add("assertion-out-of-scope", v)
 
-	e := must(dsse.Decode(good, protocol.MaxAssertionEnvelope))
-	e.Sig = must(dsse.Decode(w.build(w.holder, w.credID, obs, 0), protocol.MaxAssertionEnvelope)).Sig
-	w.add("assertion-forged-signature", av(must(dsse.Encode(e)), w.ispA, protocol.CodeBadSignature, "The holder's key id with a signature made over another assertion."))
+	goodSA := must(protocol.DecodeAssertion(good))
+	e := must(dsse.Decode(goodSA.RawEnvelope, protocol.MaxAssertionEnvelope))
+	e.Sig = must(protocol.DecodeAssertion(w.build(w.holder, w.credID, obs, 0))).Envelope.Sig
+	w.add("assertion-forged-signature", av(rebundle(must(dsse.Encode(e)), goodSA.Assertion.Sections, goodSA.Sealed), w.ispA, protocol.CodeBadSignature,
+		"The holder's key id with a signature made over another assertion."))
 
-	w.add("assertion-wrong-key", av(editAssertion(good, w.agent, func(*protocol.Assertion) {}), w.ispA, protocol.CodeWrongKey,
+	w.add("assertion-own-section-only", av(must(goodSA.Bundle(w.ispA.name)), w.ispA, "",
+		"The bundle as sent to isp-a: the signed envelope and isp-a's sealed section only."))
+	w.add("assertion-bundle-lacks-own-section", av(must(goodSA.Bundle(w.ispB.name)), w.ispA, protocol.CodeNoSection,
+		"A bundle carrying only isp-b's sealed section, given to isp-a."))
+	w.add("assertion-section-mismatch", av(editBundle(good, func(b string) string {
+		return replaceOnce(b, `"data":"YWdl`, `"data":"Ywdl`)
+	}), w.ispA, protocol.CodeSectionMismatch, "A sealed section whose bytes differ from the digest the signed assertion gives for it."))
+	w.add("assertion-bundle-unknown-field", av(editBundle(good, func(b string) string {
+		return replaceOnce(b, `{"envelope"`, `{"route":"fast","envelope"`)
+	}), w.ispA, protocol.CodeUnknownField, "A bundle with a member the spec does not define."))
+	w.add("assertion-bundle-section-not-addressed", av(editBundle(good, func(b string) string {
+		return replaceOnce(b, `"sealed":[`, `"sealed":[{"isp":"isp-z","data":"AAAA"},`)
+	}), w.ispA, protocol.CodeInvalidField, "A bundle carrying a sealed section for an ISP the assertion does not address."))
+
+	w.add("assertion-wrong-key", av(editAssertion(good, w.agent, func(*protocol.Assertion, map[string][]byte) {}), w.ispA, protocol.CodeWrongKey,
 		"An assertion naming the holder as claimant, signed by another key."))
 
 	v = av(good, w.ispA, protocol.CodeExpired, "Verified 20 minutes after not_after.")
@@ -184,36 +228,23 @@ func (w *world) assertionVectors() {
 	w.add("assertion-work-not-covered", av(w.build(w.holder, w.credID, w.observation(otherV1, otherV1), 0), w.ispA, protocol.CodeWorkNotCovered,
 		"An assertion about content the credential does not list: someone else's work."))
 
-	w.add("assertion-names-other-credential", av(editAssertion(good, w.holder, func(a *protocol.Assertion) { a.Credential = w.delegID }),
+	w.add("assertion-names-other-credential", av(editAssertion(good, w.holder, func(a *protocol.Assertion, _ map[string][]byte) { a.Credential = w.delegID }),
 		w.ispA, protocol.CodeChainBroken, "An assertion naming a credential other than the chain's leaf."))
 
 	v = av(good, w.ispA, protocol.CodeReplayed, "An assertion whose id the ISP has already accepted.")
-	v.Seen = []string{string(protocol.IDOf(must(dsse.Decode(good, protocol.MaxAssertionEnvelope)).Payload))}
+	v.Seen = []string{string(goodSA.ID)}
 	w.add("assertion-replayed", v)
 
 	ispD := newISP("isp-d", "IT")
 	w.add("assertion-no-section", av(good, ispD, protocol.CodeNoSection, "Opened by an in-scope ISP that the assertion does not address."))
 
-	w.add("assertion-section-sealed-to-other-isp", av(editAssertion(good, w.holder, func(a *protocol.Assertion) {
-		for i := range a.Sections {
-			if a.Sections[i].ISP == w.ispA.name {
-				a.Sections[i].Sealed = must(seal.Seal([]byte(`{"isp":"isp-a","peers":[]}`), w.ispB.id.Recipient()))
-			}
-		}
+	w.add("assertion-section-sealed-to-other-isp", av(editAssertion(good, w.holder, func(a *protocol.Assertion, sealed map[string][]byte) {
+		replaceSealed(a, sealed, w.ispA.name, must(seal.Seal([]byte(`{"isp":"isp-a","peers":[]}`), w.ispB.id.Recipient())))
 	}), w.ispA, protocol.CodeSectionUnreadable, "The section labelled isp-a is sealed to isp-b's key."))
 
-	w.add("assertion-section-mislabelled", av(editAssertion(good, w.holder, func(a *protocol.Assertion) {
-		var forB []byte
-		for _, s := range a.Sections {
-			if s.ISP == w.ispB.name {
-				forB = must(seal.Open(s.Sealed, w.ispB.id, protocol.MaxSectionPlaintext))
-			}
-		}
-		for i := range a.Sections {
-			if a.Sections[i].ISP == w.ispA.name {
-				a.Sections[i].Sealed = must(seal.Seal(forB, w.ispA.id.Recipient()))
-			}
-		}
+	w.add("assertion-section-mislabelled", av(editAssertion(good, w.holder, func(a *protocol.Assertion, sealed map[string][]byte) {
+		forB := must(seal.Open(sealed[w.ispB.name], w.ispB.id, protocol.MaxSectionPlaintext))
+		replaceSealed(a, sealed, w.ispA.name, must(seal.Seal(forB, w.ispA.id.Recipient())))
 	}), w.ispA, protocol.CodeSectionUnreadable, "isp-a's section holds the contents written for isp-b."))
 
 	private := w.observation(contentV1, contentV1, protocol.ObservedPeer{Addr: netip.MustParseAddr("10.1.2.3"), Evidence: verified(contentV1, 6881, "tcp", "x", 2)})
@@ -254,10 +285,10 @@ func (w *world) assertionVectors() {
 		last.Addr = last.Addr.Next()
 	}), w.ispA, protocol.CodeCommitmentMismatch, "isp-a's copy of the swarm lists a different remote address than the one committed to."))
 
-	w.add("assertion-count-per-isp", av(editAssertion(good, w.holder, func(a *protocol.Assertion) { a.PeersPerISP["isp-a"]-- }),
+	w.add("assertion-count-per-isp", av(editAssertion(good, w.holder, func(a *protocol.Assertion, _ map[string][]byte) { a.PeersPerISP["isp-a"]-- }),
 		w.ispA, protocol.CodeCountMismatch, "Public statistics claim fewer isp-a peers than its section carries evidence for."))
 
-	w.add("assertion-count-total", av(editAssertion(good, w.holder, func(a *protocol.Assertion) { a.Peers++ }),
+	w.add("assertion-count-total", av(editAssertion(good, w.holder, func(a *protocol.Assertion, _ map[string][]byte) { a.Peers++ }),
 		w.ispA, protocol.CodeCountMismatch, "The public peer count differs from the sealed swarm's size."))
 
 	w.add("assertion-peers-unsorted", av(editSection(good, w.holder, w.ispA, func(sc *protocol.SectionContent) {
@@ -284,7 +315,7 @@ func (w *world) assertionVectors() {
 		return replaceOnce(p, `=","sections"`, `","sections"`)
 	}), w.ispA, protocol.CodeMalformed, "A commitment root in unpadded base64."))
 
-	w.add("assertion-is-a-credential", av(w.cred, w.ispA, protocol.CodeUnknownPayloadType, "A credential envelope given where an assertion is expected."))
+	w.add("assertion-is-a-credential", av(must(protocol.EncodeBundle(w.cred, nil)), w.ispA, protocol.CodeUnknownPayloadType, "A bundle whose envelope is a credential, not an assertion."))
 
-	w.add("assertion-truncated", av(good[:len(good)-2], w.ispA, protocol.CodeMalformed, "An assertion envelope missing its last two bytes."))
+	w.add("assertion-truncated", av(good[:len(good)-2], w.ispA, protocol.CodeMalformed, "An assertion bundle missing its last two bytes."))
 }

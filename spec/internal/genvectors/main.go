@@ -63,13 +63,19 @@ type world struct {
 func main() {
 	out := flag.String("out", "vectors", "directory to write the vectors to")
 	flag.Parse()
+	w := generate()
+	if err := w.write(*out); err != nil {
+		log.Fatal(err)
+	}
+}
+
+// generate makes every vector.
+func generate() *world {
 	w := newWorld()
 	w.credentialVectors()
 	w.revocationVectors()
 	w.assertionVectors()
-	if err := w.write(*out); err != nil {
-		log.Fatal(err)
-	}
+	return w
 }
 
 func must[T any](v T, err error) T {
