@@ -96,6 +96,12 @@ func (s *State) Expire(now time.Time) []Pair {
 	return gone
 }
 
+// Has reports whether the state holds a pair for k.
+func (s *State) Has(k Key) bool {
+	_, ok := s.pairs[k]
+	return ok
+}
+
 // Len returns the number of pairs.
 func (s *State) Len() int { return len(s.pairs) }
 

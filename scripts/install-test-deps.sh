@@ -1,11 +1,16 @@
 #!/usr/bin/env bash
 # install-test-deps.sh installs the Debian packages the tests talk to:
 #   age   the reference age CLI, which must open Docket's sealed sections.
+#   gobgpd  a BGP router for enforce/flowspec's Flowspec tests.
+#   nft, ip  nftables and iproute2, for enforce/nft's network-namespace tests.
 # It installs only what is missing, as root directly or through sudo.
 set -euo pipefail
 
 packages=()
 command -v age >/dev/null || packages+=(age)
+command -v nft >/dev/null || packages+=(nftables)
+command -v ip >/dev/null || packages+=(iproute2)
+command -v gobgpd >/dev/null || packages+=(gobgpd)
 
 if ((${#packages[@]} == 0)); then
 	exit 0

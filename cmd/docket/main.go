@@ -51,7 +51,11 @@ func commands() []*command {
 		assertBuildCommand(),
 		assertInspectCommand(),
 		verifyCommand(),
+		policyCheckCommand(),
 		revokeCommand(),
+		enforceApplyCommand(),
+		enforceStatusCommand(),
+		enforceUninstallCommand(),
 	}
 }
 
