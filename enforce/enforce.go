@@ -160,7 +160,10 @@ func Compile(locals, remotes []netip.Addr, expires time.Time) []Pair {
 // means the same call may succeed later (a router unreachable, a netlink
 // buffer full); an error wrapping ErrConfig means the backend is
 // misconfigured and retrying will not help. A failed call may have applied
-// part of its pairs; callers recover with Reconcile.
+// part of its pairs; callers recover with Reconcile. A backend starting
+// over state it did not write (a new process over kernel sets or a router
+// RIB) should be reconciled before Add or Remove, so that it learns what is
+// installed without reading large state back.
 type Backend interface {
 	// Add installs pairs. A pair already installed takes the later of its
 	// installed and new expiries. Pairs at or past their expiry are skipped.
@@ -175,9 +178,17 @@ type Backend interface {
 }
 
 // Lister is a Backend that can report what it has installed, for status
-// and tests.
+// and tests. Reading installed state back can be slow for large states
+// (nftables dumps sets in time quadratic in their size): nodes keep their
+// own record and do not call Installed on the hot path.
 type Lister interface {
 	Installed(ctx context.Context) ([]Pair, error)
+}
+
+// Uninstaller is a Backend that can remove everything it installed,
+// including its own scaffolding (an nftables table, BGP sessions).
+type Uninstaller interface {
+	Uninstall(ctx context.Context) error
 }
 
 // Errors that classify backend failures; see Backend.

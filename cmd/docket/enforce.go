@@ -232,7 +232,7 @@ docket enforce uninstall --backend nft`
 			return err
 		}
 		defer release()
-		u, ok := b.(interface{ Uninstall(context.Context) error })
+		u, ok := b.(enforce.Uninstaller)
 		if !ok {
 			return usagef(c.name, "--backend %s cannot uninstall", *bf.backend)
 		}

@@ -90,6 +90,21 @@ func TestBackend(t *testing.T, newBackend func(t *testing.T) enforce.Backend, li
 		}
 	})
 
+	t.Run("SamePairTwiceInOneAdd", func(t *testing.T) {
+		b := newBackend(t)
+		long, short := time.Now().Add(life), time.Now().Add(life/2)
+		pair := p("198.51.100.1", "203.0.113.1", long)
+		again := pair
+		again.Expires = short
+		if err := b.Add(ctx, []enforce.Pair{pair, again}); err != nil {
+			t.Fatal(err)
+		}
+		got := installed(t, b)
+		if e, ok := got[pair.Key]; len(got) != 1 || !ok || !near(e, long) {
+			t.Fatalf("installed %v, want the pair once until the later %v", got, long)
+		}
+	})
+
 	t.Run("SkipsExpired", func(t *testing.T) {
 		b := newBackend(t)
 		if err := b.Add(ctx, []enforce.Pair{p("198.51.100.1", "203.0.113.1", time.Now().Add(-time.Second))}); err != nil {
@@ -109,6 +124,22 @@ func TestBackend(t *testing.T, newBackend func(t *testing.T) enforce.Backend, li
 		}
 		if got := installed(t, b); len(got) != 0 {
 			t.Fatalf("a rejected Add installed %v", got)
+		}
+	})
+
+	t.Run("InvalidReconcileChangesNothing", func(t *testing.T) {
+		b := newBackend(t)
+		exp := time.Now().Add(life)
+		kept := p("198.51.100.1", "203.0.113.1", exp)
+		if err := b.Add(ctx, []enforce.Pair{kept}); err != nil {
+			t.Fatal(err)
+		}
+		err := b.Reconcile(ctx, []enforce.Pair{p("198.51.100.2", "203.0.113.2", exp), p("198.51.100.3", "198.51.100.3", exp)})
+		if !errors.Is(err, enforce.ErrInvalidPair) {
+			t.Fatalf("Reconcile with a pair of one address: %v, want ErrInvalidPair", err)
+		}
+		if got := installed(t, b); len(got) != 1 || got[kept.Key].IsZero() {
+			t.Fatalf("a rejected Reconcile changed the installed state to %v", got)
 		}
 	})
 
