@@ -12,6 +12,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/docket-project/docket/crypto/sign"
+	"github.com/docket-project/docket/enforce/dryrun"
 	"github.com/docket-project/docket/node/policy"
 	"github.com/docket-project/docket/protocol"
 )
@@ -35,12 +36,17 @@ errors.
 
 Prints a JSON verdict. On acceptance, exits 0 and lists the pairs to block,
 their expiry and what the hard rules left out; on rejection, by the
-verification or the policy, exits 1 with the error code. Writes no files.`
+verification or the policy, exits 1 with the error code. With --pairs-out it
+also writes the accepted pairs in the format "docket enforce apply --pairs"
+reads; otherwise it writes no files.`
 	c.example = `
 docket policy check --policy policy.yaml --assertion assertion.json \
   --chain holder.cred.json --registrar keys/registrar.pub \
-  --isp isp-a --region DE --identity keys/isp-a.age`
+  --isp isp-a --region DE --identity keys/isp-a.age --pairs-out pairs.json
+docket enforce apply --backend dryrun --state state.json --pairs pairs.json`
 	policyFile := c.flags.String("policy", "", "the ISP's policy `POLICY`, YAML or JSON (required)")
+	pairsOut := c.flags.String("pairs-out", "", "`FILE` to write the accepted pairs to, for docket enforce apply")
+	force := c.flags.Bool("force", false, "replace --pairs-out if it exists")
 	f := addVerifyFlags(c.flags)
 	c.run = func(_ []string, stdout io.Writer) error {
 		if *policyFile == "" || *f.isp == "" {
@@ -54,7 +60,15 @@ docket policy check --policy policy.yaml --assertion assertion.json \
 		if err != nil {
 			return err
 		}
-		return checkPolicy(stdout, p, in)
+		v, err := checkPolicy(stdout, p, in)
+		if err != nil || *pairsOut == "" {
+			return err
+		}
+		data, err := dryrun.Marshal(v.Pairs)
+		if err != nil {
+			return err
+		}
+		return writeFiles(*force, outFile{path: *pairsOut, data: data, perm: 0o644})
 	}
 	return c
 }
@@ -106,28 +120,28 @@ type pairJSON struct {
 	Remote netip.Addr `json:"remote"`
 }
 
-// checkPolicy verifies the assertion, applies the policy and prints the
-// verdict. A rejection, by the verifier or the policy, is returned as
-// the error that caused it.
-func checkPolicy(stdout io.Writer, p *policy.Policy, in verifyInput) error {
+// checkPolicy verifies the assertion, applies the policy, prints the
+// verdict and returns it. A rejection, by the verifier or the policy, is
+// returned as the error that caused it.
+func checkPolicy(stdout io.Writer, p *policy.Policy, in verifyInput) (*policy.Verdict, error) {
 	va, err := verifyAssertion(stdout, in)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	v, err := p.Evaluate(va, in.now, policy.Counters{})
 	var rej *policy.Rejection
 	if errors.As(err, &rej) {
 		if werr := writeJSON(stdout, policyVerdict{Verdict: "reject", Code: rej.Code, Message: rej.Msg}); werr != nil {
-			return werr
+			return nil, werr
 		}
-		return err
+		return nil, err
 	}
 	if err != nil {
-		return err
+		return nil, err
 	}
 	out := policyVerdict{Verdict: "accept", ID: v.Assertion, Claimant: v.Claimant, Expires: v.Expires, Excluded: &v.Excluded}
 	for _, pr := range v.Pairs {
 		out.Pairs = append(out.Pairs, pairJSON{Local: pr.Local, Remote: pr.Remote})
 	}
-	return writeJSON(stdout, out)
+	return v, writeJSON(stdout, out)
 }
