@@ -56,6 +56,9 @@ func commands() []*command {
 		enforceApplyCommand(),
 		enforceStatusCommand(),
 		enforceUninstallCommand(),
+		logKeygenCommand(),
+		logServeCommand(),
+		logSubmitCommand(),
 	}
 }
 

@@ -1,0 +1,127 @@
+package tlog
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net/http"
+
+	"github.com/transparency-dev/tessera"
+	"github.com/transparency-dev/tessera/api/layout"
+
+	"github.com/docket-project/docket/protocol"
+)
+
+// ErrorResponse is the JSON body of an HTTP error from POST /add.
+type ErrorResponse struct {
+	// Code is the protocol code of a rejection (HTTP 400); empty for a
+	// failure of the log (HTTP 5xx).
+	Code protocol.Code `json:"code,omitempty"`
+	// Message says what went wrong, for humans.
+	Message string `json:"message"`
+}
+
+// Handler returns the log's HTTP interface: the c2sp.org/tlog-tiles read
+// endpoints (GET /checkpoint, /tile/L/N[.p/W], /tile/entries/N[.p/W]) and
+// POST /add[?kind=KIND], whose body is one signed object and whose answer
+// is a Proof (HTTP 200) or an ErrorResponse: HTTP 400 for a rejection,
+// 503 with Retry-After when the log is overloaded, 500 otherwise.
+func (l *Log) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /"+layout.CheckpointPath, l.serveCheckpoint)
+	mux.HandleFunc("GET /tile/entries/{index...}", l.serveEntries)
+	mux.HandleFunc("GET /tile/{level}/{index...}", l.serveTile)
+	mux.HandleFunc("POST /add", l.serveAdd)
+	return mux
+}
+
+func (l *Log) serveCheckpoint(w http.ResponseWriter, r *http.Request) {
+	cp, err := l.reader.ReadCheckpoint(r.Context())
+	l.serveStatic(w, r, cp, err, "no-cache", "text/plain; charset=utf-8")
+}
+
+func (l *Log) serveTile(w http.ResponseWriter, r *http.Request) {
+	level, index, p, err := layout.ParseTileLevelIndexPartial(r.PathValue("level"), r.PathValue("index"))
+	if err != nil {
+		http.Error(w, "bad tile path", http.StatusBadRequest)
+		return
+	}
+	tile, err := l.reader.ReadTile(r.Context(), level, index, p)
+	l.serveStatic(w, r, tile, err, cacheControl(p), "application/octet-stream")
+}
+
+func (l *Log) serveEntries(w http.ResponseWriter, r *http.Request) {
+	index, p, err := layout.ParseTileIndexPartial(r.PathValue("index"))
+	if err != nil {
+		http.Error(w, "bad entry bundle path", http.StatusBadRequest)
+		return
+	}
+	bundle, err := l.reader.ReadEntryBundle(r.Context(), index, p)
+	l.serveStatic(w, r, bundle, err, cacheControl(p), "application/octet-stream")
+}
+
+// cacheControl says for how long a tile or entry bundle may be cached: a
+// full one never changes, a partial one may be replaced by a fuller one.
+func cacheControl(p uint8) string {
+	if p == 0 {
+		return "public, max-age=31536000, immutable"
+	}
+	return "no-cache"
+}
+
+func (l *Log) serveStatic(w http.ResponseWriter, r *http.Request, data []byte, err error, cache, contentType string) {
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		http.NotFound(w, r)
+		return
+	case err != nil:
+		l.logger.Error("failed to read log", "path", r.URL.Path, "err", err)
+		http.Error(w, "failed to read log", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", contentType)
+	w.Header().Set("Cache-Control", cache)
+	_, _ = w.Write(data)
+}
+
+func (l *Log) serveAdd(w http.ResponseWriter, r *http.Request) {
+	// Nothing longer than MaxEntrySize can be appended, so reading one byte
+	// more is enough to reject any longer body, however long it is.
+	data, err := io.ReadAll(io.LimitReader(r.Body, MaxEntrySize+1))
+	if err != nil {
+		writeJSON(w, http.StatusBadRequest, ErrorResponse{Code: protocol.CodeMalformed,
+			Message: fmt.Sprintf("failed to read body: %v", err)})
+		return
+	}
+	proof, err := l.Submit(r.Context(), Kind(r.URL.Query().Get("kind")), data)
+	var perr *protocol.Error
+	switch {
+	case errors.As(err, &perr):
+		msg := perr.Msg
+		if perr.Err != nil {
+			msg += ": " + perr.Err.Error()
+		}
+		writeJSON(w, http.StatusBadRequest, ErrorResponse{Code: perr.Code, Message: msg})
+	case errors.Is(err, tessera.ErrPushback):
+		w.Header().Set("Retry-After", "1")
+		writeJSON(w, http.StatusServiceUnavailable, ErrorResponse{Message: "log is overloaded, retry later"})
+	case err != nil:
+		l.logger.Error("failed to add entry", "err", err)
+		writeJSON(w, http.StatusInternalServerError, ErrorResponse{Message: "failed to add entry"})
+	default:
+		writeJSON(w, http.StatusOK, proof)
+	}
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	body, err := json.Marshal(v)
+	if err != nil {
+		http.Error(w, "failed to encode response", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_, _ = w.Write(append(body, '\n'))
+}

@@ -1,0 +1,463 @@
+package tlog_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/mod/sumdb/note"
+	sumtlog "golang.org/x/mod/sumdb/tlog"
+
+	"github.com/docket-project/docket/node/tlog"
+	"github.com/docket-project/docket/protocol"
+)
+
+const origin = "docket.example/log"
+
+// testLog is a real log on disk behind a real HTTP server on loopback.
+type testLog struct {
+	log      *tlog.Log
+	url      string
+	verifier note.Verifier
+}
+
+func newTestLog(t testing.TB) *testLog {
+	t.Helper()
+	skey, vkey, err := note.GenerateKey(rand.Reader, origin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, err := note.NewSigner(skey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	verifier, err := note.NewVerifier(vkey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := tlog.Open(t.Context(), tlog.Config{
+		Dir:    t.TempDir(),
+		Signer: signer,
+		Logger: slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn})),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(l.Handler())
+	t.Cleanup(func() {
+		srv.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := l.Close(ctx); err != nil {
+			t.Error(err)
+		}
+	})
+	return &testLog{log: l, url: srv.URL, verifier: verifier}
+}
+
+// tWriter routes the log's slog output to t.Logf.
+type tWriter struct{ t testing.TB }
+
+func (w tWriter) Write(p []byte) (int, error) {
+	w.t.Logf("%s", bytes.TrimRight(p, "\n"))
+	return len(p), nil
+}
+
+// post submits body to POST /add and returns the status and response body.
+func (tl *testLog) post(t testing.TB, kind tlog.Kind, body []byte) (int, []byte) {
+	t.Helper()
+	u := tl.url + "/add"
+	if kind != tlog.KindAuto {
+		u += "?kind=" + string(kind)
+	}
+	resp, err := http.Post(u, "application/octet-stream", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	out, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, out
+}
+
+// submit posts an object that must be accepted and verifies its proof.
+func (tl *testLog) submit(t testing.TB, kind tlog.Kind, entry []byte) tlog.Proof {
+	t.Helper()
+	status, body := tl.post(t, kind, entry)
+	if status != http.StatusOK {
+		t.Fatalf("POST /add: %d %s", status, body)
+	}
+	var p tlog.Proof
+	if err := json.Unmarshal(body, &p); err != nil {
+		t.Fatalf("decoding proof %s: %v", body, err)
+	}
+	tl.verifyProof(t, p, entry)
+	return p
+}
+
+// get fetches a path of the log's tlog-tiles interface.
+func (tl *testLog) get(t testing.TB, path string) (int, []byte) {
+	t.Helper()
+	resp, err := http.Get(tl.url + "/" + path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, body
+}
+
+// openCheckpoint verifies a checkpoint's signature with x/mod/sumdb/note
+// and parses its tree, independently of Tessera.
+func (tl *testLog) openCheckpoint(t testing.TB, cp []byte) sumtlog.Tree {
+	t.Helper()
+	n, err := note.Open(cp, note.VerifierList(tl.verifier))
+	if err != nil {
+		t.Fatalf("opening checkpoint %q: %v", cp, err)
+	}
+	lines := strings.Split(n.Text, "\n")
+	if len(lines) != 4 || lines[0] != origin || lines[3] != "" {
+		t.Fatalf("checkpoint body %q: want origin, size, hash", n.Text)
+	}
+	size, err := strconv.ParseInt(lines[1], 10, 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	root, err := base64.StdEncoding.DecodeString(lines[2])
+	if err != nil || len(root) != sumtlog.HashSize {
+		t.Fatalf("checkpoint root %q: %v", lines[2], err)
+	}
+	return sumtlog.Tree{N: size, Hash: sumtlog.Hash(root)}
+}
+
+// tree returns the tree of the log's published checkpoint.
+func (tl *testLog) tree(t testing.TB) sumtlog.Tree {
+	t.Helper()
+	status, cp := tl.get(t, "checkpoint")
+	if status != http.StatusOK {
+		t.Fatalf("GET /checkpoint: %d", status)
+	}
+	return tl.openCheckpoint(t, cp)
+}
+
+// verifyProof checks a proof with x/mod/sumdb/tlog: the checkpoint's
+// signature, the inclusion proof against the entry's RecordHash, and the
+// same again from the tiles the log serves.
+func (tl *testLog) verifyProof(t testing.TB, p tlog.Proof, entry []byte) {
+	t.Helper()
+	tree := tl.openCheckpoint(t, []byte(p.Checkpoint))
+	if int64(p.Index) >= tree.N {
+		t.Fatalf("index %d outside tree of size %d", p.Index, tree.N)
+	}
+	proof := make(sumtlog.RecordProof, len(p.Inclusion))
+	for i, h := range p.Inclusion {
+		if len(h) != sumtlog.HashSize {
+			t.Fatalf("proof hash %d has %d bytes", i, len(h))
+		}
+		proof[i] = sumtlog.Hash(h)
+	}
+	leaf := sumtlog.RecordHash(entry)
+	if err := sumtlog.CheckRecord(proof, tree.N, tree.Hash, int64(p.Index), leaf); err != nil {
+		t.Fatalf("inclusion proof of index %d in tree %d: %v", p.Index, tree.N, err)
+	}
+
+	// The tiles over HTTP prove the same record, and the entry bundle holds
+	// the exact bytes submitted.
+	hr := sumtlog.TileHashReader(tree, &httpTiles{t: t, tl: tl})
+	fromTiles, err := sumtlog.ProveRecord(tree.N, int64(p.Index), hr)
+	if err != nil {
+		t.Fatalf("proving from tiles: %v", err)
+	}
+	if err := sumtlog.CheckRecord(fromTiles, tree.N, tree.Hash, int64(p.Index), leaf); err != nil {
+		t.Fatalf("proof from tiles: %v", err)
+	}
+	if got := tl.entry(t, tree.N, p.Index); !bytes.Equal(got, entry) {
+		t.Fatalf("entry %d in the entry bundle differs from the submission", p.Index)
+	}
+}
+
+// entry reads entry i from the tlog-tiles entry bundle of a tree of size n.
+func (tl *testLog) entry(t testing.TB, n int64, i uint64) []byte {
+	t.Helper()
+	bundle := i / 256
+	path := fmt.Sprintf("tile/entries/%s", tilesIndex(int64(bundle)))
+	if w := n - int64(bundle)*256; w < 256 {
+		path += fmt.Sprintf(".p/%d", w)
+	}
+	status, data := tl.get(t, path)
+	if status != http.StatusOK {
+		t.Fatalf("GET /%s: %d", path, status)
+	}
+	for j := uint64(0); ; j++ {
+		if len(data) < 2 {
+			t.Fatalf("entry %d missing from /%s", i, path)
+		}
+		size := int(binary.BigEndian.Uint16(data))
+		if len(data) < 2+size {
+			t.Fatalf("truncated entry bundle /%s", path)
+		}
+		if j == i%256 {
+			return data[2 : 2+size]
+		}
+		data = data[2+size:]
+	}
+}
+
+// tilesIndex formats a tile index as tlog-tiles does: x001/x234/067.
+func tilesIndex(n int64) string {
+	s := fmt.Sprintf("%03d", n%1000)
+	for n >= 1000 {
+		n /= 1000
+		s = fmt.Sprintf("x%03d/%s", n%1000, s)
+	}
+	return s
+}
+
+// httpTiles is a sumtlog.TileReader over the log's HTTP tiles. sumdb's
+// tile paths carry the height ("tile/8/L/N"); tlog-tiles' do not.
+type httpTiles struct {
+	t  testing.TB
+	tl *testLog
+}
+
+func (r *httpTiles) Height() int { return 8 }
+
+func (r *httpTiles) ReadTiles(tiles []sumtlog.Tile) ([][]byte, error) {
+	out := make([][]byte, len(tiles))
+	for i, tile := range tiles {
+		path := "tile/" + strings.TrimPrefix(tile.Path(), "tile/8/")
+		status, data := r.tl.get(r.t, path)
+		if status != http.StatusOK {
+			return nil, fmt.Errorf("GET /%s: %d", path, status)
+		}
+		out[i] = data
+	}
+	return out, nil
+}
+
+func (r *httpTiles) SaveTiles([]sumtlog.Tile, [][]byte) {}
+
+func TestSubmitEveryKind(t *testing.T) {
+	tl := newTestLog(t)
+	o := newObjects(t)
+	cred, credID := o.credential(t, "Example Films")
+	rev := o.revocation(t, credID)
+	bundle := o.assertion(t, credID)
+	cred2, _ := o.credential(t, "Other Films")
+
+	var indexes []uint64
+	for _, c := range []struct {
+		kind  tlog.Kind
+		entry []byte
+	}{
+		{tlog.KindCredential, cred},
+		{tlog.KindAuto, rev},
+		{tlog.KindAssertion, bundle},
+		{tlog.KindAuto, cred2},
+	} {
+		p := tl.submit(t, c.kind, c.entry)
+		indexes = append(indexes, p.Index)
+	}
+	if fmt.Sprint(indexes) != "[0 1 2 3]" {
+		t.Errorf("indexes %v, want [0 1 2 3]", indexes)
+	}
+	if n := tl.tree(t).N; n != 4 {
+		t.Errorf("tree size %d, want 4", n)
+	}
+	// Earlier proofs still verify against the tiles of the grown tree.
+	tl.verifyProof(t, tl.submit(t, tlog.KindAuto, bundle), bundle)
+}
+
+func TestDuplicateKeepsIndex(t *testing.T) {
+	tl := newTestLog(t)
+	o := newObjects(t)
+	cred, credID := o.credential(t, "Example Films")
+	rev := o.revocation(t, credID)
+
+	first := tl.submit(t, tlog.KindAuto, cred)
+	tl.submit(t, tlog.KindAuto, rev)
+	before := tl.tree(t)
+	again := tl.submit(t, tlog.KindCredential, cred)
+	if again.Index != first.Index {
+		t.Errorf("duplicate got index %d, first %d", again.Index, first.Index)
+	}
+	time.Sleep(3 * tlog.DefaultCheckpointInterval)
+	if after := tl.tree(t); after != before {
+		t.Errorf("duplicate grew the tree from %d to %d", before.N, after.N)
+	}
+}
+
+func TestRejects(t *testing.T) {
+	tl := newTestLog(t)
+	o := newObjects(t)
+	cred, credID := o.credential(t, "Example Films")
+	rev := o.revocation(t, credID)
+	bundle := o.assertion(t, credID)
+	tl.submit(t, tlog.KindAuto, cred)
+	before := tl.tree(t)
+
+	// The assertion's envelope alone, without its bundle.
+	var b struct{ Envelope json.RawMessage }
+	if err := json.Unmarshal(bundle, &b); err != nil {
+		t.Fatal(err)
+	}
+	// Another credential, so that only the fault can be the reason.
+	fresh, _ := o.credential(t, "Fresh Films")
+
+	for _, c := range []struct {
+		name  string
+		kind  tlog.Kind
+		entry []byte
+		code  protocol.Code
+	}{
+		{"empty", tlog.KindAuto, nil, protocol.CodeMalformed},
+		{"not JSON", tlog.KindAuto, []byte("{"), protocol.CodeMalformed},
+		{"array", tlog.KindAuto, []byte("[]"), protocol.CodeMalformed},
+		{"neither envelope nor bundle", tlog.KindAuto, []byte(`{"a":1}`), protocol.CodeMalformed},
+		{"truncated credential", tlog.KindAuto, fresh[:len(fresh)-1], protocol.CodeMalformed},
+		{"unknown kind", "announcement", fresh, protocol.CodeUnknownPayloadType},
+		{"credential as revocation", tlog.KindRevocation, fresh, protocol.CodeUnknownPayloadType},
+		{"revocation as assertion", tlog.KindAssertion, rev, protocol.CodeUnknownField},
+		{"bare assertion envelope", tlog.KindAuto, b.Envelope, protocol.CodeUnknownPayloadType},
+		{"unknown payload type", tlog.KindAuto,
+			bytes.Replace(fresh, []byte("credential.v1"), []byte("credential.v9"), 1), protocol.CodeUnknownPayloadType},
+		{"unknown member", tlog.KindAuto,
+			bytes.Replace(fresh, []byte(`{"payloadType"`), []byte(`{"x":1,"payloadType"`), 1), protocol.CodeUnknownField},
+		{"duplicate member", tlog.KindAuto,
+			bytes.Replace(fresh, []byte(`{"payloadType":"`), []byte(`{"payloadType":"x","payloadType":"`), 1), protocol.CodeDuplicateKey},
+		{"bad content id", tlog.KindAuto,
+			editPayload(t, fresh, func(s string) string { return strings.Replace(s, "btih:c9e1", "btih:C9E1", 1) }),
+			protocol.CodeBadContentID},
+		{"tampered sealed section", tlog.KindAuto, flipSealed(t, bundle), protocol.CodeSectionMismatch},
+		{"over the entry limit", tlog.KindAuto, bytes.Repeat([]byte(" "), tlog.MaxEntrySize+1), protocol.CodeOversize},
+		{"over MaxAssertionBundle", tlog.KindAssertion, bytes.Repeat([]byte("{"), protocol.MaxAssertionBundle+1), protocol.CodeOversize},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			status, body := tl.post(t, c.kind, c.entry)
+			if status != http.StatusBadRequest {
+				t.Fatalf("status %d %s, want 400", status, body)
+			}
+			var e tlog.ErrorResponse
+			if err := json.Unmarshal(body, &e); err != nil {
+				t.Fatalf("decoding %s: %v", body, err)
+			}
+			if e.Code != c.code || e.Message == "" {
+				t.Errorf("got %s %q, want %s", e.Code, e.Message, c.code)
+			}
+			// The Go API says the same, with a typed error.
+			_, err := tl.log.Submit(t.Context(), c.kind, c.entry)
+			var perr *protocol.Error
+			if !errors.As(err, &perr) || perr.Code != c.code {
+				t.Errorf("Submit: %v, want a *protocol.Error with %s", err, c.code)
+			}
+		})
+	}
+	time.Sleep(3 * tlog.DefaultCheckpointInterval)
+	if after := tl.tree(t); after != before {
+		t.Errorf("rejections changed the tree: size %d → %d, root %v → %v", before.N, after.N, before.Hash, after.Hash)
+	}
+}
+
+func TestTilesNotFound(t *testing.T) {
+	tl := newTestLog(t)
+	o := newObjects(t)
+	cred, _ := o.credential(t, "Example Films")
+	tl.submit(t, tlog.KindAuto, cred)
+	for path, want := range map[string]int{
+		"tile/0/005":           http.StatusNotFound,
+		"tile/entries/005":     http.StatusNotFound,
+		"tile/0/nonsense":      http.StatusBadRequest,
+		"tile/entries/x.p/1":   http.StatusBadRequest,
+		"tile/entries/000.p/1": http.StatusOK,
+	} {
+		if status, _ := tl.get(t, path); status != want {
+			t.Errorf("GET /%s: %d, want %d", path, status, want)
+		}
+	}
+}
+
+func TestCheckDetects(t *testing.T) {
+	o := newObjects(t)
+	cred, credID := o.credential(t, "Example Films")
+	for want, entry := range map[tlog.Kind][]byte{
+		tlog.KindCredential: cred,
+		tlog.KindRevocation: o.revocation(t, credID),
+		tlog.KindAssertion:  o.assertion(t, credID),
+	} {
+		if got, err := tlog.Check(tlog.KindAuto, entry); err != nil || got != want {
+			t.Errorf("Check: %s, %v; want %s", got, err, want)
+		}
+	}
+}
+
+func TestReopen(t *testing.T) {
+	skey, _, err := note.GenerateKey(rand.Reader, origin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, err := note.NewSigner(skey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := newObjects(t)
+	dir := t.TempDir()
+	var indexes []uint64
+	for i := range 2 {
+		l, err := tlog.Open(t.Context(), tlog.Config{Dir: dir, Signer: signer})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cred, _ := o.credential(t, fmt.Sprintf("Holder %d", i))
+		p, err := l.Submit(t.Context(), tlog.KindAuto, cred)
+		if err != nil {
+			t.Fatal(err)
+		}
+		indexes = append(indexes, p.Index)
+		if err := l.Close(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if fmt.Sprint(indexes) != "[0 1]" {
+		t.Errorf("indexes across a restart %v, want [0 1]", indexes)
+	}
+}
+
+func TestOpenNeedsConfig(t *testing.T) {
+	if _, err := tlog.Open(t.Context(), tlog.Config{}); err == nil {
+		t.Error("Open without Dir succeeded")
+	}
+	if _, err := tlog.Open(t.Context(), tlog.Config{Dir: t.TempDir()}); err == nil {
+		t.Error("Open without Signer succeeded")
+	}
+}
+
+// The package documentation's checkpoint is real: it opens with its key.
+func TestDocCheckpoint(t *testing.T) {
+	v, err := note.NewVerifier("docket.example/log+336a1b5b+AbTMQ6eX4PIiXX01+iyqvZqwjSCtV6zFo201XYDNjjrg")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cp := "docket.example/log\n3\nG5FYsMjG4zK90Z4fpS0UdRm4VHBAl1UZTu/BV+DEBWE=\n\n" +
+		"— docket.example/log M2obW69Fj7ax9F6XjuSC9eXvjbtw0JpXvrte3JO4imxErKdKLdoCX9tx0OY0jWJUhVQmb5Q+3uP/Ty4s+PbOLJq+WgE=\n"
+	if _, err := note.Open([]byte(cp), note.VerifierList(v)); err != nil {
+		t.Fatal(err)
+	}
+}

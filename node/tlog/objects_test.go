@@ -1,0 +1,138 @@
+package tlog_test
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/docket-project/docket/crypto/seal"
+	"github.com/docket-project/docket/crypto/sign"
+	"github.com/docket-project/docket/protocol"
+)
+
+// objects makes real signed objects of every kind, as protocol/example_test.go does.
+type objects struct {
+	registrar, holder *sign.PrivateKey
+	now               time.Time
+	film              protocol.ContentID
+}
+
+func newObjects(t testing.TB) *objects {
+	t.Helper()
+	registrar, err := sign.Generate(sign.Ed25519)
+	if err != nil {
+		t.Fatal(err)
+	}
+	holder, err := sign.Generate(sign.Ed25519)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &objects{
+		registrar: registrar,
+		holder:    holder,
+		now:       time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC),
+		film:      protocol.ContentID("btih:c9e15763f722f23e98a29decdfae341b98d53056"),
+	}
+}
+
+// credential issues a credential to the holder; name makes it distinct.
+func (o *objects) credential(t testing.TB, name string) ([]byte, protocol.ID) {
+	t.Helper()
+	cred, id, err := protocol.IssueCredential(o.registrar, protocol.Credential{
+		Subject:   protocol.Subject{Name: name, PublicKey: o.holder.Public().DER()},
+		Works:     []protocol.Work{{ID: "film-1", Title: "A Film", Content: []protocol.ContentID{o.film}}},
+		Scope:     protocol.Scope{Regions: []string{"DE"}},
+		NotBefore: o.now.AddDate(0, -1, 0),
+		NotAfter:  o.now.AddDate(1, 0, 0),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cred, id
+}
+
+func (o *objects) revocation(t testing.TB, cred protocol.ID) []byte {
+	t.Helper()
+	rev, _, err := protocol.SignRevocation(o.registrar, protocol.Revocation{
+		Credential: cred, Reason: "rights transferred", RevokedAt: o.now,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rev
+}
+
+// assertion builds a bundle with one sealed section, for isp-a.
+func (o *objects) assertion(t testing.TB, cred protocol.ID) []byte {
+	t.Helper()
+	identity, err := seal.GenerateIdentity()
+	if err != nil {
+		t.Fatal(err)
+	}
+	lab := netip.MustParsePrefix("198.51.100.0/24")
+	seen := o.now.Add(-8 * time.Minute)
+	bundle, _, err := protocol.BuildAssertion(o.holder, protocol.Observation{
+		Content: o.film, Swarm: o.film, PieceCount: 100,
+		Observed: protocol.Window{Start: o.now.Add(-10 * time.Minute), End: o.now},
+		Peers: []protocol.ObservedPeer{{
+			Addr: netip.MustParseAddr("198.51.100.7"),
+			Evidence: protocol.Evidence{
+				Grade: protocol.GradeVerifiedTransfer, Port: 51413, Transport: "tcp", Source: "tracker",
+				FirstSeen: seen, LastSeen: seen.Add(time.Minute),
+				PeerID: "2d5452333030302d313233343536373839616263", Client: "Transmission 3.00", Bytes: 16384,
+				Pieces: []protocol.PieceProof{{Index: 3, Hash: "8a4d0f4f0c3e5b1a2f6e7d8c9b0a1f2e3d4c5b6a", At: seen.Add(30 * time.Second)}},
+			},
+		}},
+	}, protocol.Directory{ISPs: []protocol.DirectoryEntry{{
+		Name: "isp-a", Region: "DE", Recipient: identity.Recipient().String(), Prefixes: []netip.Prefix{lab},
+	}}}, protocol.BuildOptions{Credential: cred, NotBefore: o.now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return bundle
+}
+
+// editPayload decodes an envelope's payload, applies edit to its text and
+// re-encodes it, leaving the (now wrong) signature alone.
+func editPayload(t testing.TB, env []byte, edit func(string) string) []byte {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal(env, &m); err != nil {
+		t.Fatal(err)
+	}
+	payload, err := base64.StdEncoding.DecodeString(m["payload"].(string))
+	if err != nil {
+		t.Fatal(err)
+	}
+	edited := edit(string(payload))
+	if edited == string(payload) {
+		t.Fatal("edit changed nothing")
+	}
+	m["payload"] = base64.StdEncoding.EncodeToString([]byte(edited))
+	out, err := json.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// flipSealed changes one base64 character inside the first sealed
+// section's data, keeping the base64 canonical.
+func flipSealed(t testing.TB, bundle []byte) []byte {
+	t.Helper()
+	s := string(bundle)
+	i := strings.Index(s, `"data":"`)
+	if i < 0 {
+		t.Fatal("bundle carries no sealed section")
+	}
+	i += len(`"data":"`) + 20
+	c := byte('A')
+	if s[i] == 'A' {
+		c = 'B'
+	}
+	return fmt.Appendf(nil, "%s%c%s", s[:i], c, s[i+1:])
+}
