@@ -3,6 +3,7 @@
 #   age   the reference age CLI, which must open Docket's sealed sections.
 #   gobgpd  a BGP router for enforce/flowspec's Flowspec tests.
 #   nft, ip  nftables and iproute2, for enforce/nft's network-namespace tests.
+#   transmission-daemon  a BitTorrent seeder for node/observe's tests.
 # It installs only what is missing, as root directly or through sudo.
 set -euo pipefail
 
@@ -11,6 +12,7 @@ command -v age >/dev/null || packages+=(age)
 command -v nft >/dev/null || packages+=(nftables)
 command -v ip >/dev/null || packages+=(iproute2)
 command -v gobgpd >/dev/null || packages+=(gobgpd)
+command -v transmission-daemon >/dev/null || packages+=(transmission-daemon)
 
 if ((${#packages[@]} == 0)); then
 	exit 0

@@ -48,6 +48,7 @@ func commands() []*command {
 		keygenCommand(),
 		credentialIssueCommand(),
 		credentialDelegateCommand(),
+		observeCommand(),
 		assertBuildCommand(),
 		assertInspectCommand(),
 		verifyCommand(),

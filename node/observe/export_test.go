@@ -1,0 +1,4 @@
+package observe
+
+// CleanClient exposes cleanClient to the external tests.
+var CleanClient = cleanClient
