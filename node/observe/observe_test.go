@@ -93,16 +93,9 @@ func startSeeder(t *testing.T, host string, mi *metainfo.MetaInfo, content []byt
 			}
 		}
 	}
-	cc := torrent.NewDefaultClientConfig()
+	cc := observe.ClosedSwarmConfig()
 	cc.Slogger = testLogger(t, slog.LevelWarn).With("seeder", host)
 	cc.Seed = true
-	cc.NoDHT = true
-	cc.DisablePEX = true
-	cc.DisableTrackers = true
-	cc.DisableWebseeds = true
-	cc.DisableWebtorrent = true
-	cc.NoDefaultPortForwarding = true
-	cc.DisableIPv6 = true
 	cc.MaxAllocPeerRequestDataPerConn = 64 << 20
 	cc.DropMutuallyCompletePeers = false
 	cc.SetListenAddr(host + ":0")

@@ -151,17 +151,10 @@ func New(cfg Config, metainfoBytes []byte) (*Observer, error) {
 	}
 	o.start = o.clock()
 
-	cc := torrent.NewDefaultClientConfig()
+	cc := closedSwarmConfig()
 	cc.Slogger = o.log
 	cc.NoUpload = true
 	cc.Seed = false
-	cc.NoDHT = true
-	cc.DisablePEX = true
-	cc.DisableTrackers = true
-	cc.DisableWebseeds = true
-	cc.DisableWebtorrent = true
-	cc.NoDefaultPortForwarding = true
-	cc.DisableIPv6 = true
 	cc.DisableUTP = cfg.DisableUTP
 	cc.DropMutuallyCompletePeers = false
 	cc.DefaultStorage = &discardStorage{verdict: o.pieceVerdict}
@@ -511,4 +504,19 @@ func (o *Observer) pieceVerdict(index int, hash string, data []byte, ok bool) {
 func (o *Observer) fail(r *peerRecord, index int) {
 	r.failed++
 	o.log.Warn("peer supplied data that failed the hash check", "piece", index, "peer", r.addr)
+}
+
+// closedSwarmConfig returns a client configuration that finds peers only
+// where it is told: no DHT, PEX, trackers, web seeds or port forwarding,
+// IPv4 only.
+func closedSwarmConfig() *torrent.ClientConfig {
+	cc := torrent.NewDefaultClientConfig()
+	cc.NoDHT = true
+	cc.DisablePEX = true
+	cc.DisableTrackers = true
+	cc.DisableWebseeds = true
+	cc.DisableWebtorrent = true
+	cc.NoDefaultPortForwarding = true
+	cc.DisableIPv6 = true
+	return cc
 }
