@@ -92,7 +92,7 @@ func (s *State) Expire(now time.Time) []Pair {
 			delete(s.pairs, k)
 		}
 	}
-	sortPairs(gone)
+	SortPairs(gone)
 	return gone
 }
 
@@ -111,11 +111,12 @@ func (s *State) Pairs() []Pair {
 	for k, exp := range s.pairs {
 		out = append(out, Pair{Key: k, Expires: exp})
 	}
-	sortPairs(out)
+	SortPairs(out)
 	return out
 }
 
-func sortPairs(p []Pair) {
+// SortPairs sorts pairs by local then remote address.
+func SortPairs(p []Pair) {
 	slices.SortFunc(p, func(a, b Pair) int {
 		if c := a.Local.Compare(b.Local); c != 0 {
 			return c
@@ -151,7 +152,7 @@ func Compile(locals, remotes []netip.Addr, expires time.Time) []Pair {
 			}
 		}
 	}
-	sortPairs(out)
+	SortPairs(out)
 	return out
 }
 

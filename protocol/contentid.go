@@ -83,16 +83,6 @@ func V1ContentID(infohash [20]byte) ContentID {
 	return ContentID(fmt.Sprintf("btih:%x", infohash))
 }
 
-// V2ContentID returns the btmh content id of a v2 infohash.
-func V2ContentID(infohash [32]byte) ContentID {
-	return ContentID(fmt.Sprintf("btmh:1220%x", infohash))
-}
-
-// FileContentID returns the bt2file content id of a BEP 52 pieces root.
-func FileContentID(piecesRoot [32]byte) ContentID {
-	return ContentID(fmt.Sprintf("bt2file:%x", piecesRoot))
-}
-
 func isLowerHex(s string) bool {
 	for i := 0; i < len(s); i++ {
 		c := s[i]

@@ -166,14 +166,12 @@ type SignedCredential struct {
 	Credential Credential
 	Subject    *sign.PublicKey
 	Envelope   *dsse.Envelope
-	// Raw is the envelope as received.
-	Raw []byte
 }
 
 // DecodeCredential decodes and validates a credential envelope without
 // checking its signature.
 func DecodeCredential(data []byte) (*SignedCredential, error) {
-	sc := &SignedCredential{Raw: data}
+	sc := &SignedCredential{}
 	env, err := decodeObject(data, MaxCredentialEnvelope, CredentialType, "credential", &sc.Credential)
 	if err != nil {
 		return nil, err

@@ -40,13 +40,12 @@ type SignedRevocation struct {
 	ID         ID
 	Revocation Revocation
 	Envelope   *dsse.Envelope
-	Raw        []byte
 }
 
 // DecodeRevocation decodes and validates a revocation envelope without
 // checking its signature.
 func DecodeRevocation(data []byte) (*SignedRevocation, error) {
-	sr := &SignedRevocation{Raw: data}
+	sr := &SignedRevocation{}
 	env, err := decodeObject(data, MaxRevocationEnvelope, RevocationType, "revocation", &sr.Revocation)
 	if err != nil {
 		return nil, err

@@ -103,7 +103,7 @@ func (f *backendFlags) name() string {
 func enforceApplyCommand() *command {
 	c := newCommand("enforce apply")
 	c.summary = "install blocked pairs with an enforcement backend"
-	c.synopsis = "--backend nft|dryrun [--state FILE] --pairs FILE [--reconcile]"
+	c.synopsis = "--backend nft|dryrun [--state FILE] [--netns FILE] --pairs FILE [--reconcile]"
 	c.description = `
 Install the pairs in FILE, a JSON array of {"local", "remote", "expires"}
 objects (addresses and RFC 3339 times), with an enforcement backend:
@@ -170,7 +170,7 @@ docket enforce apply --backend nft --pairs pairs.json --reconcile`
 func enforceStatusCommand() *command {
 	c := newCommand("enforce status")
 	c.summary = "show the pairs an enforcement backend has installed"
-	c.synopsis = "--backend nft|dryrun [--state FILE] [--show N]"
+	c.synopsis = "--backend nft|dryrun [--state FILE] [--netns FILE] [--show N]"
 	c.description = `
 Print how many pairs the backend has installed and the first N, sorted by
 local then remote address, each with its expiry. The nft backend reads the

@@ -26,11 +26,9 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"maps"
 	"net/netip"
 	"os"
 	"path/filepath"
-	"slices"
 	"sync"
 	"time"
 
@@ -46,8 +44,8 @@ type Backend struct {
 	path string
 
 	mu sync.Mutex
-	// pairs is the state the file holds: each pair's expiry.
-	pairs map[enforce.Key]time.Time
+	// state is the state the file holds.
+	state *enforce.State
 }
 
 var (
@@ -59,7 +57,7 @@ var (
 // the pairs the file holds if it exists. The file is written by the first
 // call that changes the state.
 func New(path string) (*Backend, error) {
-	b := &Backend{path: path, pairs: map[enforce.Key]time.Time{}}
+	b := &Backend{path: path, state: enforce.NewState()}
 	data, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return b, nil
@@ -67,23 +65,24 @@ func New(path string) (*Backend, error) {
 		return nil, fmt.Errorf("failed to load state: %w", err)
 	}
 	pairs, err := Unmarshal(data)
+	if err == nil {
+		err = b.state.Add(pairs...)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("failed to load state %s: %w", path, err)
 	}
-	merge(b.pairs, pairs)
 	return b, nil
 }
 
 // Add adds pairs to the file; a pair already there keeps the later of its
 // two expiries.
 func (b *Backend) Add(ctx context.Context, pairs []enforce.Pair) error {
-	if err := validate(pairs); err != nil {
-		return fmt.Errorf("failed to add pairs: %w", err)
-	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	next := maps.Clone(b.pairs)
-	merge(next, pairs)
+	next := b.clone()
+	if err := next.Add(pairs...); err != nil {
+		return fmt.Errorf("failed to add pairs: %w", err)
+	}
 	return b.save(next)
 }
 
@@ -91,22 +90,19 @@ func (b *Backend) Add(ctx context.Context, pairs []enforce.Pair) error {
 func (b *Backend) Remove(ctx context.Context, keys []enforce.Key) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	next := maps.Clone(b.pairs)
-	for _, k := range keys {
-		delete(next, k)
-	}
+	next := b.clone()
+	next.Remove(keys...)
 	return b.save(next)
 }
 
 // Reconcile makes the file hold exactly the desired pairs.
 func (b *Backend) Reconcile(ctx context.Context, desired []enforce.Pair) error {
-	if err := validate(desired); err != nil {
+	next := enforce.NewState()
+	if err := next.Add(desired...); err != nil {
 		return fmt.Errorf("failed to reconcile: %w", err)
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	next := map[enforce.Key]time.Time{}
-	merge(next, desired)
 	return b.save(next)
 }
 
@@ -115,17 +111,25 @@ func (b *Backend) Reconcile(ctx context.Context, desired []enforce.Pair) error {
 func (b *Backend) Installed(ctx context.Context) ([]enforce.Pair, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return live(b.pairs, time.Now()), nil
+	b.state.Expire(time.Now())
+	return b.state.Pairs(), nil
+}
+
+// clone returns a copy of the state, for a change that takes effect only
+// once saved.
+func (b *Backend) clone() *enforce.State {
+	next := enforce.NewState()
+	_ = next.Add(b.state.Pairs()...) // valid: already in a state
+	return next
 }
 
 // save writes the unexpired pairs of next to the file and, once written,
 // makes next the state. An error writing wraps enforce.ErrConfig if the
 // file cannot be written at all (a missing directory, no permission),
 // enforce.ErrTemporary otherwise (a full disk).
-func (b *Backend) save(next map[enforce.Key]time.Time) error {
-	now := time.Now()
-	maps.DeleteFunc(next, func(_ enforce.Key, exp time.Time) bool { return !exp.After(now) })
-	data, err := Marshal(live(next, now))
+func (b *Backend) save(next *enforce.State) error {
+	next.Expire(time.Now())
+	data, err := Marshal(next.Pairs())
 	if err != nil {
 		return err
 	}
@@ -136,7 +140,7 @@ func (b *Backend) save(next map[enforce.Key]time.Time) error {
 		}
 		return fmt.Errorf("failed to write state: %w: %w", class, err)
 	}
-	b.pairs = next
+	b.state = next
 	return nil
 }
 
@@ -163,42 +167,6 @@ func writeFile(path string, data []byte) error {
 		os.Remove(tmp.Name())
 	}
 	return err
-}
-
-// validate checks every pair.
-func validate(pairs []enforce.Pair) error {
-	for _, p := range pairs {
-		if err := p.Validate(); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// merge adds pairs to m, keeping each pair's latest expiry.
-func merge(m map[enforce.Key]time.Time, pairs []enforce.Pair) {
-	for _, p := range pairs {
-		if p.Expires.After(m[p.Key]) {
-			m[p.Key] = p.Expires
-		}
-	}
-}
-
-// live returns the pairs of m that expire after now, sorted.
-func live(m map[enforce.Key]time.Time, now time.Time) []enforce.Pair {
-	out := make([]enforce.Pair, 0, len(m))
-	for k, exp := range m {
-		if exp.After(now) {
-			out = append(out, enforce.Pair{Key: k, Expires: exp})
-		}
-	}
-	slices.SortFunc(out, func(x, y enforce.Pair) int {
-		if c := x.Local.Compare(y.Local); c != 0 {
-			return c
-		}
-		return x.Remote.Compare(y.Remote)
-	})
-	return out
 }
 
 // jsonPair is a pair as the file holds it.

@@ -43,7 +43,7 @@
 // that are not already kept still fit. Shed pairs stay desired: they are
 // announced as soon as room frees up (a kept pair expires or is removed),
 // and a new pair with a later expiry displaces the last kept one. Shedding
-// is not an error: Stats and Shed count it, and the Backend logs a warning
+// is not an error: Stats counts it, and the Backend logs a warning
 // when it sheds a pair that was not shed before.
 //
 // # Errors
@@ -122,8 +122,8 @@ type Neighbor struct {
 	// Port is the router's BGP port; 0 means 179.
 	Port uint16 `yaml:"port" json:"port,omitzero"`
 	// LocalAddress is the source address of sessions the speaker opens.
-	// Unset, it is Config.ListenAddress when that is set and of the same
-	// family, and the system's choice otherwise (which, towards another
+	// Unset, it is Config.ListenAddress when that is set, not unspecified
+	// and of the same family, and the system's choice otherwise (which, towards another
 	// loopback address, is 127.0.0.1 or ::1).
 	LocalAddress netip.Addr `yaml:"local_address" json:"local_address,omitzero"`
 	// ConnectRetry is the time between attempts to open the session; 0
@@ -339,23 +339,26 @@ func (c *Config) peer(n Neighbor) *api.Peer {
 // changes anything, records each pair with the later of its recorded and
 // new expiries, and announces what fits under the cap.
 func (b *Backend) Add(ctx context.Context, pairs []enforce.Pair) error {
-	for _, p := range pairs {
-		if err := p.Validate(); err != nil {
-			return err
-		}
+	if err := validatePairs(pairs); err != nil {
+		return err
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.closed {
 		return ErrClosed
 	}
-	now := b.now()
+	b.desired.addLive(pairs, b.now())
+	return b.sync(ctx)
+}
+
+// validatePairs returns the error of the first invalid pair, if any.
+func validatePairs(pairs []enforce.Pair) error {
 	for _, p := range pairs {
-		if p.Expires.After(now) {
-			b.desired.add(p)
+		if err := p.Validate(); err != nil {
+			return err
 		}
 	}
-	return b.sync(ctx)
+	return nil
 }
 
 // Remove implements enforce.Backend: it withdraws the pairs' rules (unless
@@ -377,23 +380,16 @@ func (b *Backend) Remove(ctx context.Context, keys []enforce.Key) error {
 // trusting the record, so it also repairs a record that drifted after a
 // failed call.
 func (b *Backend) Reconcile(ctx context.Context, desired []enforce.Pair) error {
-	for _, p := range desired {
-		if err := p.Validate(); err != nil {
-			return err
-		}
+	if err := validatePairs(desired); err != nil {
+		return err
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.closed {
 		return ErrClosed
 	}
-	now := b.now()
 	b.desired = record{}
-	for _, p := range desired {
-		if p.Expires.After(now) {
-			b.desired.add(p)
-		}
-	}
+	b.desired.addLive(desired, b.now())
 	rib, err := b.readRIB(ctx)
 	if err != nil {
 		return err
@@ -451,10 +447,6 @@ func (b *Backend) Stats() Stats {
 		Shed:      b.shed,
 	}
 }
-
-// Shed returns Stats().Shed: how many times, since New, a desired pair was
-// left out or withdrawn for lack of room.
-func (b *Backend) Shed() uint64 { return b.Stats().Shed }
 
 // Close stops the expiry timer and the BGP speaker, which closes its
 // sessions; the routers then drop its rules. Calls after Close return

@@ -36,6 +36,15 @@ func (r record) add(p enforce.Pair) {
 	}
 }
 
+// addLive adds the pairs that expire after now.
+func (r record) addLive(pairs []enforce.Pair, now time.Time) {
+	for _, p := range pairs {
+		if p.Expires.After(now) {
+			r.add(p)
+		}
+	}
+}
+
 // expire drops the pairs that expire at or before now and returns how
 // many it dropped.
 func (r record) expire(now time.Time) int {
@@ -58,9 +67,7 @@ func (r record) pairs(include func(*entry) bool) []enforce.Pair {
 			out = append(out, enforce.Pair{Key: k, Expires: e.expires})
 		}
 	}
-	slices.SortFunc(out, func(a, b enforce.Pair) int {
-		return cmp.Or(a.Local.Compare(b.Local), a.Remote.Compare(b.Remote))
-	})
+	enforce.SortPairs(out)
 	return out
 }
 

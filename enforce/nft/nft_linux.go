@@ -7,7 +7,6 @@ import (
 	"maps"
 	"math"
 	"net/netip"
-	"slices"
 	"sync"
 	"time"
 
@@ -215,7 +214,10 @@ func (b *Backend) Add(ctx context.Context, pairs []enforce.Pair) error {
 	elems := make([]elem, 0, len(pairs))
 	for _, four := range []bool{true, false} {
 		for _, p := range pairs {
-			if exp := expiryMillis(p.Expires, nowMs); p.Local.Is4() == four && exp > nowMs {
+			if p.Local.Is4() != four {
+				continue
+			}
+			if exp := expiryMillis(p.Expires, nowMs); exp > nowMs {
 				elems = append(elems, elem{key: keyOf(p.Key), exp: exp})
 			}
 		}
@@ -764,12 +766,7 @@ func (b *Backend) dump() ([]enforce.Pair, error) {
 			out = append(out, p)
 		}
 	}
-	slices.SortFunc(out, func(x, y enforce.Pair) int {
-		if c := x.Local.Compare(y.Local); c != 0 {
-			return c
-		}
-		return x.Remote.Compare(y.Remote)
-	})
+	enforce.SortPairs(out)
 	return out, nil
 }
 

@@ -32,9 +32,23 @@ func requireRoot(t *testing.T) {
 	} else if _, err := exec.LookPath("ip"); err != nil {
 		why = "this test needs the ip command (iproute2) to create network namespaces"
 	}
-	if why == "" {
-		return
+	if why != "" {
+		skipOutsideCI(t, why)
 	}
+}
+
+// requireNft skips a test that needs the nft command, or fails it in CI.
+func requireNft(t *testing.T) {
+	t.Helper()
+	if _, err := exec.LookPath("nft"); err != nil {
+		skipOutsideCI(t, "this test needs the nft command (nftables)")
+	}
+}
+
+// skipOutsideCI skips the test, or fails it in CI, where the tests must
+// really run.
+func skipOutsideCI(t *testing.T, why string) {
+	t.Helper()
 	if os.Getenv("CI") == "true" {
 		t.Fatal(why)
 	}
@@ -124,9 +138,7 @@ func TestConfig(t *testing.T) {
 // package documentation says.
 func TestRuleset(t *testing.T) {
 	ns := newNetNS(t)
-	if _, err := exec.LookPath("nft"); err != nil {
-		t.Skip("this test needs the nft command (nftables)")
-	}
+	requireNft(t)
 	b := newBackend(t, ns)
 	ctx := context.Background()
 	if err := b.Add(ctx, []enforce.Pair{pair("198.51.100.1", "203.0.113.1", time.Now().Add(time.Hour))}); err != nil {
@@ -252,9 +264,7 @@ func TestExpiryBounds(t *testing.T) {
 // defined otherwise is reported as a configuration error.
 func TestConflictingTable(t *testing.T) {
 	ns := newNetNS(t)
-	if _, err := exec.LookPath("nft"); err != nil {
-		t.Skip("this test needs the nft command (nftables)")
-	}
+	requireNft(t)
 	if out, err := exec.Command("ip", "netns", "exec", ns.name, "nft", "add table inet docket; add set inet docket pairs4 { type ipv4_addr; }").CombinedOutput(); err != nil {
 		t.Fatalf("nft: %v\n%s", err, out)
 	}

@@ -292,7 +292,7 @@ func (o *Observer) Observation() (protocol.Observation, error) {
 	if now := o.clock(); now.After(end) {
 		end = now
 	}
-	id := protocol.ContentID("btih:" + hex.EncodeToString(o.infoHash[:]))
+	id := protocol.V1ContentID(o.infoHash)
 	obs := protocol.Observation{
 		Content:    id,
 		Swarm:      id,

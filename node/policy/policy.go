@@ -328,10 +328,12 @@ func (p *Policy) Evaluate(va *protocol.VerifiedAssertion, now time.Time, c Count
 		return nil, reject(CodeNothingToEnforce, "no pair survives the hard rules: %s", ex.describe(len(va.Local()), len(locals)))
 	}
 
-	view := viewOf(va)
-	for i := range p.rules {
-		if r := p.rules[i].check(view); r != nil {
-			return nil, r
+	if len(p.rules) > 0 {
+		view := viewOf(va)
+		for i := range p.rules {
+			if r := p.rules[i].check(view); r != nil {
+				return nil, r
+			}
 		}
 	}
 

@@ -40,13 +40,12 @@ func Check(kind Kind, data []byte) (Kind, error) {
 		return kind, &protocol.Error{Code: protocol.CodeOversize,
 			Msg: fmt.Sprintf("entry is %d bytes, more than the log's limit of %d", len(data), MaxEntrySize)}
 	}
+	var err error
 	if kind == KindAuto {
-		var err error
 		if kind, err = detect(data); err != nil {
 			return kind, err
 		}
 	}
-	var err error
 	switch kind {
 	case KindCredential:
 		_, err = protocol.DecodeCredential(data)
