@@ -15,9 +15,11 @@ import (
 
 // Payload types: one per object and version (spec/SPEC.md §3).
 const (
-	CredentialType = "application/vnd.docket.credential.v1+json"
-	AssertionType  = "application/vnd.docket.assertion.v1+json"
-	RevocationType = "application/vnd.docket.revocation.v1+json"
+	CredentialType   = "application/vnd.docket.credential.v1+json"
+	AssertionType    = "application/vnd.docket.assertion.v1+json"
+	RevocationType   = "application/vnd.docket.revocation.v1+json"
+	AnnouncementType = "application/vnd.docket.announcement.v1+json"
+	ReceiptType      = "application/vnd.docket.receipt.v1+json"
 )
 
 // ID identifies a signed object: lowercase hex SHA-256 of its envelope's

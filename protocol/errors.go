@@ -43,6 +43,7 @@ const (
 	CodeCommitmentMismatch     Code = "COMMITMENT_MISMATCH"      // the sealed peers do not hash to the public commitment root
 	CodeCountMismatch          Code = "COUNT_MISMATCH"           // the sealed peers do not match the public counts
 	CodeRevocationUnauthorized Code = "REVOCATION_UNAUTHORIZED"  // a revocation signed by a key that may not revoke that credential
+	CodeUntrustedISP           Code = "UNTRUSTED_ISP"            // an announcement signed by a key that is not a trusted ISP key
 )
 
 // Codes lists every code, in the order of the spec's table.
@@ -57,6 +58,7 @@ var Codes = []Code{
 	CodeSectionMismatch,
 	CodeAddressNotGlobal, CodeEvidenceOutsideWindow, CodeEvidenceInvalid,
 	CodeCommitmentMismatch, CodeCountMismatch, CodeRevocationUnauthorized,
+	CodeUntrustedISP,
 }
 
 // Error is a rejection: a stable code, a sentence for humans, and the

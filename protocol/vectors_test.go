@@ -58,6 +58,10 @@ func runVector(vec spec.Vector) (*protocol.VerifiedAssertion, error) {
 	if err != nil {
 		return nil, fmt.Errorf("vector setup: %v", err)
 	}
+	switch vec.Kind {
+	case spec.KindAnnouncement, spec.KindReceipt:
+		return nil, runISPVector(vec)
+	}
 	chainBytes := make([][]byte, len(vec.Chain))
 	for i, c := range vec.Chain {
 		chainBytes[i] = []byte(c)
@@ -94,6 +98,28 @@ func runVector(vec spec.Vector) (*protocol.VerifiedAssertion, error) {
 		return v.Verify([]byte(vec.Assertion), chain, isp, vec.Now)
 	}
 	return nil, fmt.Errorf("vector setup: unknown kind %q", vec.Kind)
+}
+
+// runISPVector verifies an announcement or a receipt with the vector's ISP
+// keys.
+func runISPVector(vec spec.Vector) error {
+	var keys []*sign.PublicKey
+	for _, p := range vec.ISPKeys {
+		k, err := sign.ParsePublicKeyPEM([]byte(p))
+		if err != nil {
+			return fmt.Errorf("vector setup: %v", err)
+		}
+		keys = append(keys, k)
+	}
+	if vec.Kind == spec.KindAnnouncement {
+		_, err := protocol.VerifyAnnouncement([]byte(vec.Announcement), keys, vec.Now)
+		return err
+	}
+	if len(keys) == 0 {
+		return fmt.Errorf("vector setup: a receipt vector needs an ISP key")
+	}
+	_, err := protocol.VerifyReceipt([]byte(vec.Receipt), keys[0])
+	return err
 }
 
 func TestVectors(t *testing.T) {

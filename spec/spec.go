@@ -41,7 +41,8 @@ type Vector struct {
 	// Description says what the vector tests.
 	Description string `json:"description"`
 	// Kind is what to verify: "credential" (the chain), "assertion" (chain
-	// then assertion, opened by ISP if given) or "revocation".
+	// then assertion, opened by ISP if given), "revocation",
+	// "announcement" or "receipt" (no chain: the ISP keys).
 	Kind string `json:"kind"`
 	// Expect is "accept" or the error code verification must return.
 	Expect string `json:"expect"`
@@ -68,6 +69,14 @@ type Vector struct {
 	// ISP is the verifying ISP (kind "assertion"); absent for a public
 	// verification.
 	ISP *VectorISP `json:"isp,omitempty"`
+	// ISPKeys are the ISP signing keys the verifier trusts, PEM (kinds
+	// "announcement" and "receipt"; a receipt is verified with the first).
+	ISPKeys []string `json:"isp_keys,omitempty"`
+	// Announcement is the announcement envelope's exact bytes (kind
+	// "announcement").
+	Announcement string `json:"announcement,omitempty"`
+	// Receipt is the receipt envelope's exact bytes (kind "receipt").
+	Receipt string `json:"receipt,omitempty"`
 }
 
 // VectorISP is the verifying ISP of a vector.
@@ -80,9 +89,11 @@ type VectorISP struct {
 
 // Kinds of vectors.
 const (
-	KindCredential = "credential"
-	KindAssertion  = "assertion"
-	KindRevocation = "revocation"
+	KindCredential   = "credential"
+	KindAssertion    = "assertion"
+	KindRevocation   = "revocation"
+	KindAnnouncement = "announcement"
+	KindReceipt      = "receipt"
 )
 
 // ExpectAccept is the Expect value of a vector that must verify.
@@ -112,7 +123,7 @@ func Vectors() ([]Vector, error) {
 		}
 		v.Name = strings.TrimSuffix(path.Base(name), ".json")
 		switch v.Kind {
-		case KindCredential, KindAssertion, KindRevocation:
+		case KindCredential, KindAssertion, KindRevocation, KindAnnouncement, KindReceipt:
 		default:
 			return nil, fmt.Errorf("vector %s: unknown kind %q", name, v.Kind)
 		}

@@ -75,6 +75,8 @@ func generate() *world {
 	w.credentialVectors()
 	w.revocationVectors()
 	w.assertionVectors()
+	w.announcementVectors()
+	w.receiptVectors()
 	return w
 }
 
