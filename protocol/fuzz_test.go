@@ -162,3 +162,31 @@ func FuzzParseContentID(f *testing.F) {
 		}
 	})
 }
+
+func FuzzDecodeAnnouncement(f *testing.F) {
+	seeds(f, func(v spec.Vector) []string { return []string{v.Announcement} })
+	f.Fuzz(func(t *testing.T, data []byte) {
+		sa, err := protocol.DecodeAnnouncement(data)
+		if err != nil {
+			if protocol.CodeOf(err) == "" {
+				t.Fatalf("error without a code: %v", err)
+			}
+			return
+		}
+		roundTrip(t, &sa.Announcement, decodePayload[protocol.Announcement])
+	})
+}
+
+func FuzzDecodeReceipt(f *testing.F) {
+	seeds(f, func(v spec.Vector) []string { return []string{v.Receipt} })
+	f.Fuzz(func(t *testing.T, data []byte) {
+		sr, err := protocol.DecodeReceipt(data)
+		if err != nil {
+			if protocol.CodeOf(err) == "" {
+				t.Fatalf("error without a code: %v", err)
+			}
+			return
+		}
+		roundTrip(t, &sr.Receipt, decodePayload[protocol.Receipt])
+	})
+}
