@@ -31,7 +31,7 @@ docket assert build --key keys/holder.key --credential holder.cred.json \
 	obsPath := c.flags.String("observation", "", "observation JSON `FILE` (required)")
 	dirPath := c.flags.String("directory", "", "ISP directory JSON `FILE` (required)")
 	var notBefore timeFlag
-	c.flags.Var(&notBefore, "not-before", "start of validity, RFC 3339 `TIME`, not before the observation's end (default: now)")
+	c.flags.Var(&notBefore, "not-before", "start of validity, RFC 3339 `TIME`, not before the observation's end (default: now, or the observation's end if later)")
 	life := c.flags.Duration("life", protocol.DefaultAssertionLife, "validity `DURATION` from --not-before")
 	out := c.flags.String("out", "", "`FILE` to write the assertion to (required)")
 	force := c.flags.Bool("force", false, "replace --out if it exists")
@@ -61,10 +61,24 @@ docket assert build --key keys/holder.key --credential holder.cred.json \
 		if err := readJSON(*dirPath, &dir); err != nil {
 			return err
 		}
-		opts := protocol.BuildOptions{Credential: cred.ID, NotBefore: notBefore.or(now()), Life: *life}
+		opts := protocol.BuildOptions{Credential: cred.ID, NotBefore: notBefore.or(defaultNotBefore(obs)), Life: *life}
 		return build(stdout, signer, obs, dir, opts, *out, *force)
 	}
 	return c
+}
+
+// defaultNotBefore is now, or the observation's end rounded up to the
+// second if that is later: an assertion cannot start before what it
+// reports has been seen.
+func defaultNotBefore(obs protocol.Observation) time.Time {
+	t, end := now(), obs.Observed.End.UTC()
+	if end.After(t) {
+		t = end.Truncate(time.Second)
+		if t.Before(end) {
+			t = t.Add(time.Second)
+		}
+	}
+	return t
 }
 
 // build makes the assertion, writes it to out and prints its id and counts.

@@ -60,6 +60,11 @@ func commands() []*command {
 		logKeygenCommand(),
 		logServeCommand(),
 		logSubmitCommand(),
+		logGetCommand(),
+		logProveCommand(),
+		witnessKeygenCommand(),
+		witnessServeCommand(),
+		auditCommand(),
 	}
 }
 

@@ -5,25 +5,24 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"time"
 
-	"github.com/transparency-dev/formats/log"
 	"github.com/transparency-dev/tessera"
-	"github.com/transparency-dev/tessera/client"
 	"github.com/transparency-dev/tessera/storage/posix"
 	"golang.org/x/mod/sumdb/note"
 )
 
-// Defaults of Config, tuned for latency: a submission waits at most
-// BatchMaxAge to be sequenced and CheckpointInterval to be published.
+// Defaults of Config, tuned for latency and throughput: a submission waits
+// at most BatchMaxAge to be sequenced, in batches of up to BatchMaxSize
+// entries, and CheckpointInterval to be published.
 const (
 	DefaultBatchMaxAge        = 20 * time.Millisecond
+	DefaultBatchMaxSize       = 256
 	DefaultCheckpointInterval = 100 * time.Millisecond // the POSIX driver's minimum
 	DefaultDedupEntries       = tessera.DefaultAntispamInMemorySize
 )
-
-// awaitPoll is how often a waiting Submit reads the published checkpoint.
-const awaitPoll = 10 * time.Millisecond
 
 // Config configures a Log. Zero values of the optional fields are the
 // defaults.
@@ -37,14 +36,38 @@ type Config struct {
 	// BatchMaxAge is the longest an entry waits to be sequenced with
 	// others. Default DefaultBatchMaxAge.
 	BatchMaxAge time.Duration
+	// BatchMaxSize is the most entries sequenced together. Default
+	// DefaultBatchMaxSize.
+	BatchMaxSize uint
 	// CheckpointInterval is how often a new checkpoint is published; at
 	// least 100 ms. Default DefaultCheckpointInterval.
 	CheckpointInterval time.Duration
-	// DedupEntries is how many recent entries the log remembers to answer
-	// a repeated submission with its first index. Default
-	// DefaultDedupEntries. The memory is not persisted: after a restart an
-	// entry submitted before it is appended again.
+	// DedupEntries is how many recent entries the log keeps in memory to
+	// answer a repeated submission with the first index. Default
+	// DefaultDedupEntries. Behind this memory, every entry of the log is in
+	// a persistent index in Dir/.dedup (Tessera's POSIX antispam, a Badger
+	// database), filled by a follower that reads the log every second and
+	// may lag up to DedupEntries entries behind; when it finds itself
+	// further behind, the log refuses submissions with tessera.ErrPushback
+	// until it catches up. After a restart, even one after a crash,
+	// submissions wait until the index holds every entry of the log. So an
+	// entry submitted again is not appended twice as long as DedupEntries
+	// exceeds what the log appends in a few seconds, as the default does by
+	// far.
 	DedupEntries uint
+	// Witnesses are asked to cosign every checkpoint before it is
+	// published; a checkpoint that not enough of them cosign within
+	// WitnessTimeout is not published, and the entries it would cover wait
+	// for the next one. A new log publishes its empty checkpoint while
+	// opening, so its witnesses must be reachable then. Default: none, and
+	// checkpoints carry the log's signature only.
+	Witnesses []Witness
+	// WitnessesRequired is how many of Witnesses must cosign a checkpoint.
+	// Default (0): all of them.
+	WitnessesRequired int
+	// WitnessTimeout bounds the wait for cosignatures of one checkpoint.
+	// Default DefaultWitnessTimeout.
+	WitnessTimeout time.Duration
 	// Logger receives the log's events. Default: discard them.
 	Logger *slog.Logger
 }
@@ -52,13 +75,16 @@ type Config struct {
 // Log is an append-only transparency log of Docket signed objects, stored
 // by Tessera's POSIX driver. Its methods are safe for concurrent use.
 type Log struct {
-	origin   string
-	add      tessera.AddFn
-	reader   tessera.LogReader
-	awaiter  *tessera.PublicationAwaiter
-	shutdown func(context.Context) error
-	cancel   context.CancelFunc
-	logger   *slog.Logger
+	origin     string
+	add        tessera.AddFn
+	reader     tessera.LogReader
+	published  *published
+	prover     *prover
+	dedup      *dedup
+	dedupReady chan struct{} // closed once the dedup index holds every entry present at Open
+	shutdown   func(context.Context) error
+	cancel     context.CancelFunc
+	logger     *slog.Logger
 }
 
 // Open opens the log in cfg.Dir, creating it if needed, and starts
@@ -74,6 +100,9 @@ func Open(ctx context.Context, cfg Config) (*Log, error) {
 	if cfg.BatchMaxAge == 0 {
 		cfg.BatchMaxAge = DefaultBatchMaxAge
 	}
+	if cfg.BatchMaxSize == 0 {
+		cfg.BatchMaxSize = DefaultBatchMaxSize
+	}
 	if cfg.CheckpointInterval == 0 {
 		cfg.CheckpointInterval = DefaultCheckpointInterval
 	}
@@ -83,6 +112,10 @@ func Open(ctx context.Context, cfg Config) (*Log, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	witnesses, witnessOpts, err := witnessPolicy(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("failed to open log: %w", err)
+	}
 	// The log's goroutines outlive ctx; Close stops them.
 	run, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	driver, err := posix.New(run, posix.Config{Path: cfg.Dir})
@@ -90,88 +123,97 @@ func Open(ctx context.Context, cfg Config) (*Log, error) {
 		cancel()
 		return nil, fmt.Errorf("failed to open log: %w", err)
 	}
-	opts := tessera.NewAppendOptions().
-		WithCheckpointSigner(cfg.Signer).
-		WithBatching(tessera.DefaultBatchMaxSize, cfg.BatchMaxAge).
-		WithCheckpointInterval(cfg.CheckpointInterval).
-		WithAntispam(cfg.DedupEntries, nil)
-	appender, shutdown, reader, err := tessera.NewAppender(run, driver, opts)
+	if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
+		cancel()
+		return nil, fmt.Errorf("failed to open log: %w", err)
+	}
+	dd, err := openDedup(run, filepath.Join(cfg.Dir, dedupDir), cfg.DedupEntries)
 	if err != nil {
 		cancel()
 		return nil, fmt.Errorf("failed to open log: %w", err)
 	}
-	l := &Log{
-		origin:   cfg.Signer.Name(),
-		add:      appender.Add,
-		reader:   reader,
-		awaiter:  tessera.NewPublicationAwaiter(run, reader.ReadCheckpoint, awaitPoll),
-		shutdown: shutdown,
-		cancel:   cancel,
-		logger:   cfg.Logger,
+	fail := func(err error) (*Log, error) {
+		cancel()
+		if cerr := dd.close(); cerr != nil {
+			err = errors.Join(err, cerr)
+		}
+		return nil, fmt.Errorf("failed to open log: %w", err)
 	}
-	l.logger.Info("log opened", "dir", cfg.Dir, "origin", l.origin)
+	opts := tessera.NewAppendOptions().
+		WithCheckpointSigner(cfg.Signer).
+		WithBatching(cfg.BatchMaxSize, cfg.BatchMaxAge).
+		WithCheckpointInterval(cfg.CheckpointInterval).
+		WithAntispam(cfg.DedupEntries, dd)
+	if len(cfg.Witnesses) > 0 {
+		opts.WithWitnesses(witnesses, witnessOpts)
+	}
+	appender, shutdown, reader, err := tessera.NewAppender(run, driver, opts)
+	if err != nil {
+		return fail(err)
+	}
+	integrated, err := reader.IntegratedSize(ctx)
+	if err != nil {
+		return fail(err)
+	}
+	l := &Log{
+		origin:     cfg.Signer.Name(),
+		add:        appender.Add,
+		reader:     reader,
+		published:  newPublished(reader.ReadCheckpoint),
+		prover:     &prover{tiles: reader.ReadTile},
+		dedup:      dd,
+		dedupReady: make(chan struct{}),
+		shutdown:   shutdown,
+		cancel:     cancel,
+		logger:     cfg.Logger,
+	}
+	if _, err := l.published.refresh(ctx); err != nil {
+		return fail(err)
+	}
+	go l.published.run(run)
+	go l.awaitDedup(run, integrated)
+	l.logger.Info("log opened", "dir", cfg.Dir, "origin", l.origin, "size", integrated)
 	return l, nil
+}
+
+// awaitDedup closes l.dedupReady once the dedup index holds the first n
+// entries of the log. It takes a while only after a crash: Close waits for
+// the index to hold every entry.
+func (l *Log) awaitDedup(ctx context.Context, n uint64) {
+	t := time.NewTicker(20 * time.Millisecond)
+	defer t.Stop()
+	failed := false
+	for {
+		done, err := l.dedup.processed(ctx)
+		if err != nil && !failed {
+			l.logger.Error("failed to read dedup index; submissions wait", "err", err)
+		}
+		failed = err != nil
+		if err == nil && done >= n {
+			close(l.dedupReady)
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }
 
 // Origin returns the log's origin, the first line of its checkpoints.
 func (l *Log) Origin() string { return l.origin }
 
-// Close waits, within ctx, for accepted entries to be published, then stops
-// the log.
+// Close waits, within ctx, for accepted entries to be published and held
+// by the dedup index, then stops the log.
 func (l *Log) Close(ctx context.Context) error {
-	defer l.cancel()
-	if err := l.shutdown(ctx); err != nil {
+	err := l.shutdown(ctx)
+	l.cancel()
+	if derr := l.dedup.close(); derr != nil {
+		err = errors.Join(err, derr)
+	}
+	if err != nil {
 		return fmt.Errorf("failed to close log: %w", err)
 	}
 	return nil
-}
-
-// Submit appends data, one signed object of the given kind (KindAuto to
-// detect it), and returns its Proof once a published checkpoint covers it.
-// An entry identical to one submitted earlier is not appended again: Submit
-// returns a proof for the earlier index (see Config.DedupEntries).
-//
-// If the log rejects data, as Check does, the error is a *protocol.Error
-// whose code protocol.CodeOf returns, and nothing is appended. Any other
-// error is a failure of the log or ctx; the entry may then still be
-// appended.
-func (l *Log) Submit(ctx context.Context, kind Kind, data []byte) (*Proof, error) {
-	kind, err := Check(kind, data)
-	if err != nil {
-		return nil, err
-	}
-	idx, cp, err := l.awaiter.Await(ctx, l.add(ctx, tessera.NewEntry(data)))
-	if err != nil {
-		return nil, fmt.Errorf("failed to append entry: %w", err)
-	}
-	var c log.Checkpoint
-	if _, err := c.Unmarshal(cp); err != nil {
-		return nil, fmt.Errorf("failed to parse checkpoint: %w", err)
-	}
-	pb, err := client.NewProofBuilder(ctx, c.Size, l.reader.ReadTile)
-	if err != nil {
-		return nil, fmt.Errorf("failed to build inclusion proof: %w", err)
-	}
-	hashes, err := pb.InclusionProof(ctx, idx.Index)
-	if err != nil {
-		return nil, fmt.Errorf("failed to build inclusion proof: %w", err)
-	}
-	if hashes == nil {
-		hashes = [][]byte{} // [] in JSON, not null
-	}
-	l.logger.Debug("entry published", "kind", kind, "index", idx.Index, "size", c.Size, "dup", idx.IsDup)
-	return &Proof{Index: idx.Index, Checkpoint: string(cp), Inclusion: hashes}, nil
-}
-
-// Proof shows that an entry is in the log: the JSON object the log
-// returns for an accepted submission. See the package documentation.
-type Proof struct {
-	// Index is the entry's position in the log, from 0.
-	Index uint64 `json:"index"`
-	// Checkpoint is a c2sp.org/tlog-checkpoint signed note whose tree
-	// contains the entry.
-	Checkpoint string `json:"checkpoint"`
-	// Inclusion is the RFC 6962 inclusion proof of the entry in the
-	// checkpoint's tree, leaf to root; each hash is 32 bytes, base64 in JSON.
-	Inclusion [][]byte `json:"inclusion"`
 }

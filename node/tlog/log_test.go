@@ -13,8 +13,11 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -27,14 +30,24 @@ import (
 
 const origin = "docket.example/log"
 
+// testClient bounds every request a test makes.
+var testClient = &http.Client{Timeout: time.Minute}
+
 // testLog is a real log on disk behind a real HTTP server on loopback.
 type testLog struct {
 	log      *tlog.Log
+	closeFn  func()
+	dir      string
 	url      string
+	signer   note.Signer
 	verifier note.Verifier
+
+	mu    sync.Mutex
+	tiles map[string][]byte // tiles and entry bundles read, by path
 }
 
-func newTestLog(t testing.TB) *testLog {
+// newKey returns a new checkpoint key of the test log's origin.
+func newKey(t testing.TB) (note.Signer, note.Verifier) {
 	t.Helper()
 	skey, vkey, err := note.GenerateKey(rand.Reader, origin)
 	if err != nil {
@@ -48,25 +61,50 @@ func newTestLog(t testing.TB) *testLog {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return signer, verifier
+}
+
+func newTestLog(t testing.TB) *testLog {
+	t.Helper()
+	signer, verifier := newKey(t)
+	tl := &testLog{dir: t.TempDir(), signer: signer, verifier: verifier, tiles: map[string][]byte{}}
+	tl.open(t)
+	return tl
+}
+
+// open opens the log in tl.dir and serves it until the test ends or
+// tl.close.
+func (tl *testLog) open(t testing.TB) {
+	t.Helper()
 	l, err := tlog.Open(t.Context(), tlog.Config{
-		Dir:    t.TempDir(),
-		Signer: signer,
+		Dir:    tl.dir,
+		Signer: tl.signer,
 		Logger: slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn})),
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	srv := httptest.NewServer(l.Handler())
-	t.Cleanup(func() {
+	tl.log, tl.url = l, srv.URL
+	closed := false
+	closeFn := func() {
+		if closed {
+			return
+		}
+		closed = true
 		srv.Close()
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		if err := l.Close(ctx); err != nil {
 			t.Error(err)
 		}
-	})
-	return &testLog{log: l, url: srv.URL, verifier: verifier}
+	}
+	tl.closeFn = closeFn
+	t.Cleanup(closeFn)
 }
+
+// close stops the log and its server.
+func (tl *testLog) close() { tl.closeFn() }
 
 // tWriter routes the log's slog output to t.Logf.
 type tWriter struct{ t testing.TB }
@@ -83,7 +121,7 @@ func (tl *testLog) post(t testing.TB, kind tlog.Kind, body []byte) (int, []byte)
 	if kind != tlog.KindAuto {
 		u += "?kind=" + string(kind)
 	}
-	resp, err := http.Post(u, "application/octet-stream", bytes.NewReader(body))
+	resp, err := testClient.Post(u, "application/octet-stream", bytes.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,10 +133,11 @@ func (tl *testLog) post(t testing.TB, kind tlog.Kind, body []byte) (int, []byte)
 	return resp.StatusCode, out
 }
 
-// submit posts an object that must be accepted and verifies its proof.
-func (tl *testLog) submit(t testing.TB, kind tlog.Kind, entry []byte) tlog.Proof {
+// submit posts an object that must be accepted and verifies its proof of
+// every entry the object is stored in.
+func (tl *testLog) submit(t testing.TB, kind tlog.Kind, object []byte) tlog.Proof {
 	t.Helper()
-	status, body := tl.post(t, kind, entry)
+	status, body := tl.post(t, kind, object)
 	if status != http.StatusOK {
 		t.Fatalf("POST /add: %d %s", status, body)
 	}
@@ -106,21 +145,38 @@ func (tl *testLog) submit(t testing.TB, kind tlog.Kind, entry []byte) tlog.Proof
 	if err := json.Unmarshal(body, &p); err != nil {
 		t.Fatalf("decoding proof %s: %v", body, err)
 	}
-	tl.verifyProof(t, p, entry)
+	entries, err := tlog.Entries(kind, object)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tl.verifyProof(t, p, entries)
 	return p
 }
 
 // get fetches a path of the log's tlog-tiles interface.
+// A tile or entry bundle the log serves never changes (a partial one's path
+// names its width), so get keeps them.
 func (tl *testLog) get(t testing.TB, path string) (int, []byte) {
 	t.Helper()
-	resp, err := http.Get(tl.url + "/" + path)
+	tl.mu.Lock()
+	body, ok := tl.tiles[path]
+	tl.mu.Unlock()
+	if ok {
+		return http.StatusOK, body
+	}
+	resp, err := testClient.Get(tl.url + "/" + path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
+	body, err = io.ReadAll(resp.Body)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if resp.StatusCode == http.StatusOK && strings.HasPrefix(path, "tile/") {
+		tl.mu.Lock()
+		tl.tiles[path] = body
+		tl.mu.Unlock()
 	}
 	return resp.StatusCode, body
 }
@@ -129,23 +185,33 @@ func (tl *testLog) get(t testing.TB, path string) (int, []byte) {
 // and parses its tree, independently of Tessera.
 func (tl *testLog) openCheckpoint(t testing.TB, cp []byte) sumtlog.Tree {
 	t.Helper()
-	n, err := note.Open(cp, note.VerifierList(tl.verifier))
-	if err != nil {
-		t.Fatalf("opening checkpoint %q: %v", cp, err)
-	}
-	lines := strings.Split(n.Text, "\n")
-	if len(lines) != 4 || lines[0] != origin || lines[3] != "" {
-		t.Fatalf("checkpoint body %q: want origin, size, hash", n.Text)
-	}
-	size, err := strconv.ParseInt(lines[1], 10, 64)
+	tree, err := parseCheckpoint(tl.verifier, cp)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return tree
+}
+
+// parseCheckpoint verifies a checkpoint's signature with x/mod/sumdb/note
+// and parses its tree: origin, size and root hash lines.
+func parseCheckpoint(v note.Verifier, cp []byte) (sumtlog.Tree, error) {
+	n, err := note.Open(cp, note.VerifierList(v))
+	if err != nil {
+		return sumtlog.Tree{}, fmt.Errorf("opening checkpoint %q: %w", cp, err)
+	}
+	lines := strings.Split(n.Text, "\n")
+	if len(lines) != 4 || lines[0] != origin || lines[3] != "" {
+		return sumtlog.Tree{}, fmt.Errorf("checkpoint body %q: want origin, size, hash", n.Text)
+	}
+	size, err := strconv.ParseInt(lines[1], 10, 64)
+	if err != nil || size < 0 || strconv.FormatInt(size, 10) != lines[1] {
+		return sumtlog.Tree{}, fmt.Errorf("checkpoint size %q", lines[1])
+	}
 	root, err := base64.StdEncoding.DecodeString(lines[2])
 	if err != nil || len(root) != sumtlog.HashSize {
-		t.Fatalf("checkpoint root %q: %v", lines[2], err)
+		return sumtlog.Tree{}, fmt.Errorf("checkpoint root %q: %v", lines[2], err)
 	}
-	return sumtlog.Tree{N: size, Hash: sumtlog.Hash(root)}
+	return sumtlog.Tree{N: size, Hash: sumtlog.Hash(root)}, nil
 }
 
 // tree returns the tree of the log's published checkpoint.
@@ -158,39 +224,49 @@ func (tl *testLog) tree(t testing.TB) sumtlog.Tree {
 	return tl.openCheckpoint(t, cp)
 }
 
-// verifyProof checks a proof with x/mod/sumdb/tlog: the checkpoint's
-// signature, the inclusion proof against the entry's RecordHash, and the
-// same again from the tiles the log serves.
-func (tl *testLog) verifyProof(t testing.TB, p tlog.Proof, entry []byte) {
+// verifyProof checks a proof of entries with x/mod/sumdb/tlog: the
+// checkpoint's signature, each inclusion proof against the entry's
+// RecordHash, and the same again from the tiles the log serves; and that
+// the entry bundles hold the entries' exact bytes. It checks p.Verify
+// agrees.
+func (tl *testLog) verifyProof(t testing.TB, p tlog.Proof, entries [][]byte) {
 	t.Helper()
 	tree := tl.openCheckpoint(t, []byte(p.Checkpoint))
-	if int64(p.Index) >= tree.N {
-		t.Fatalf("index %d outside tree of size %d", p.Index, tree.N)
+	all := append([]tlog.EntryProof{{Index: p.Index, Inclusion: p.Inclusion}}, p.More...)
+	if len(all) != len(entries) {
+		t.Fatalf("proof covers %d entries, want %d", len(all), len(entries))
 	}
-	proof := make(sumtlog.RecordProof, len(p.Inclusion))
-	for i, h := range p.Inclusion {
-		if len(h) != sumtlog.HashSize {
-			t.Fatalf("proof hash %d has %d bytes", i, len(h))
-		}
-		proof[i] = sumtlog.Hash(h)
-	}
-	leaf := sumtlog.RecordHash(entry)
-	if err := sumtlog.CheckRecord(proof, tree.N, tree.Hash, int64(p.Index), leaf); err != nil {
-		t.Fatalf("inclusion proof of index %d in tree %d: %v", p.Index, tree.N, err)
-	}
-
-	// The tiles over HTTP prove the same record, and the entry bundle holds
-	// the exact bytes submitted.
 	hr := sumtlog.TileHashReader(tree, &httpTiles{t: t, tl: tl})
-	fromTiles, err := sumtlog.ProveRecord(tree.N, int64(p.Index), hr)
-	if err != nil {
-		t.Fatalf("proving from tiles: %v", err)
+	for i, e := range all {
+		if int64(e.Index) >= tree.N {
+			t.Fatalf("index %d outside tree of size %d", e.Index, tree.N)
+		}
+		proof := make(sumtlog.RecordProof, len(e.Inclusion))
+		for j, h := range e.Inclusion {
+			if len(h) != sumtlog.HashSize {
+				t.Fatalf("proof hash %d has %d bytes", j, len(h))
+			}
+			proof[j] = sumtlog.Hash(h)
+		}
+		leaf := sumtlog.RecordHash(entries[i])
+		if err := sumtlog.CheckRecord(proof, tree.N, tree.Hash, int64(e.Index), leaf); err != nil {
+			t.Fatalf("inclusion proof of index %d in tree %d: %v", e.Index, tree.N, err)
+		}
+		// The tiles over HTTP prove the same record, and the entry bundle
+		// holds the exact bytes.
+		fromTiles, err := sumtlog.ProveRecord(tree.N, int64(e.Index), hr)
+		if err != nil {
+			t.Fatalf("proving from tiles: %v", err)
+		}
+		if err := sumtlog.CheckRecord(fromTiles, tree.N, tree.Hash, int64(e.Index), leaf); err != nil {
+			t.Fatalf("proof from tiles: %v", err)
+		}
+		if got := tl.entry(t, tree.N, e.Index); !bytes.Equal(got, entries[i]) {
+			t.Fatalf("entry %d in the entry bundle differs from the submission's entry %d", e.Index, i)
+		}
 	}
-	if err := sumtlog.CheckRecord(fromTiles, tree.N, tree.Hash, int64(p.Index), leaf); err != nil {
-		t.Fatalf("proof from tiles: %v", err)
-	}
-	if got := tl.entry(t, tree.N, p.Index); !bytes.Equal(got, entry) {
-		t.Fatalf("entry %d in the entry bundle differs from the submission", p.Index)
+	if _, err := p.Verify(entries, tl.verifier); err != nil {
+		t.Fatalf("Proof.Verify: %v", err)
 	}
 }
 
@@ -256,12 +332,15 @@ func (r *httpTiles) ReadTiles(tiles []sumtlog.Tile) ([][]byte, error) {
 func (r *httpTiles) SaveTiles([]sumtlog.Tile, [][]byte) {}
 
 func TestSubmitEveryKind(t *testing.T) {
+	t.Parallel()
 	tl := newTestLog(t)
 	o := newObjects(t)
 	cred, credID := o.credential(t, "Example Films")
 	rev := o.revocation(t, credID)
 	bundle := o.assertion(t, credID)
 	cred2, _ := o.credential(t, "Other Films")
+	announcement := o.announcement(t)
+	receipt := o.receipt(t, protocol.IDOf([]byte("an assertion")))
 
 	var indexes []uint64
 	for _, c := range []struct {
@@ -272,21 +351,26 @@ func TestSubmitEveryKind(t *testing.T) {
 		{tlog.KindAuto, rev},
 		{tlog.KindAssertion, bundle},
 		{tlog.KindAuto, cred2},
+		{tlog.KindAuto, announcement},
+		{tlog.KindReceipt, receipt},
 	} {
 		p := tl.submit(t, c.kind, c.entry)
 		indexes = append(indexes, p.Index)
 	}
-	if fmt.Sprint(indexes) != "[0 1 2 3]" {
-		t.Errorf("indexes %v, want [0 1 2 3]", indexes)
+	// The assertion is its object, the bundle without sections, at 2 and
+	// its one sealed section, one part, at 3.
+	if fmt.Sprint(indexes) != "[0 1 2 4 5 6]" {
+		t.Errorf("indexes %v, want [0 1 2 4 5 6]", indexes)
 	}
-	if n := tl.tree(t).N; n != 4 {
-		t.Errorf("tree size %d, want 4", n)
+	if n := tl.tree(t).N; n != 7 {
+		t.Errorf("tree size %d, want 7", n)
 	}
-	// Earlier proofs still verify against the tiles of the grown tree.
-	tl.verifyProof(t, tl.submit(t, tlog.KindAuto, bundle), bundle)
+	// Earlier entries are still proven from the tiles of the grown tree.
+	tl.submit(t, tlog.KindAuto, bundle)
 }
 
 func TestDuplicateKeepsIndex(t *testing.T) {
+	t.Parallel()
 	tl := newTestLog(t)
 	o := newObjects(t)
 	cred, credID := o.credential(t, "Example Films")
@@ -306,6 +390,7 @@ func TestDuplicateKeepsIndex(t *testing.T) {
 }
 
 func TestRejects(t *testing.T) {
+	t.Parallel()
 	tl := newTestLog(t)
 	o := newObjects(t)
 	cred, credID := o.credential(t, "Example Films")
@@ -333,7 +418,8 @@ func TestRejects(t *testing.T) {
 		{"array", tlog.KindAuto, []byte("[]"), protocol.CodeMalformed},
 		{"neither envelope nor bundle", tlog.KindAuto, []byte(`{"a":1}`), protocol.CodeMalformed},
 		{"truncated credential", tlog.KindAuto, fresh[:len(fresh)-1], protocol.CodeMalformed},
-		{"unknown kind", "announcement", fresh, protocol.CodeUnknownPayloadType},
+		{"unknown kind", "dispute", fresh, protocol.CodeUnknownPayloadType},
+		{"credential as receipt", tlog.KindReceipt, fresh, protocol.CodeUnknownPayloadType},
 		{"credential as revocation", tlog.KindRevocation, fresh, protocol.CodeUnknownPayloadType},
 		{"revocation as assertion", tlog.KindAssertion, rev, protocol.CodeUnknownField},
 		{"bare assertion envelope", tlog.KindAuto, b.Envelope, protocol.CodeUnknownPayloadType},
@@ -347,7 +433,8 @@ func TestRejects(t *testing.T) {
 			editPayload(t, fresh, func(s string) string { return strings.Replace(s, "btih:c9e1", "btih:C9E1", 1) }),
 			protocol.CodeBadContentID},
 		{"tampered sealed section", tlog.KindAuto, flipSealed(t, bundle), protocol.CodeSectionMismatch},
-		{"over the entry limit", tlog.KindAuto, bytes.Repeat([]byte(" "), tlog.MaxEntrySize+1), protocol.CodeOversize},
+		{"over the submission limit", tlog.KindAuto, bytes.Repeat([]byte(" "), tlog.MaxSubmissionSize+1), protocol.CodeOversize},
+		{"over MaxCredentialEnvelope", tlog.KindCredential, bytes.Repeat([]byte("{"), protocol.MaxCredentialEnvelope+1), protocol.CodeOversize},
 		{"over MaxAssertionBundle", tlog.KindAssertion, bytes.Repeat([]byte("{"), protocol.MaxAssertionBundle+1), protocol.CodeOversize},
 	} {
 		t.Run(c.name, func(t *testing.T) {
@@ -377,6 +464,7 @@ func TestRejects(t *testing.T) {
 }
 
 func TestTilesNotFound(t *testing.T) {
+	t.Parallel()
 	tl := newTestLog(t)
 	o := newObjects(t)
 	cred, _ := o.credential(t, "Example Films")
@@ -394,13 +482,77 @@ func TestTilesNotFound(t *testing.T) {
 	}
 }
 
+// TestTilesBeyondCheckpoint: what lies on disk beyond the published tree
+// (left by a crash, or not yet published) is not served.
+func TestTilesBeyondCheckpoint(t *testing.T) {
+	t.Parallel()
+	tl := newTestLog(t)
+	o := newObjects(t)
+	cred, _ := o.credential(t, "Example Films")
+	tl.submit(t, tlog.KindAuto, cred)
+	for _, path := range []string{"tile/entries/001", "tile/0/001", "tile/1/000", "tile/entries/000.p/2"} {
+		file := filepath.Join(tl.dir, filepath.FromSlash(path))
+		if err := os.MkdirAll(filepath.Dir(file), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(file, []byte("uncommitted"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if status, body := tl.get(t, path); status != http.StatusNotFound {
+			t.Errorf("GET /%s: %d %q, want 404", path, status, body)
+		}
+	}
+	if status, _ := tl.get(t, "tile/entries/000.p/1"); status != http.StatusOK {
+		t.Errorf("GET /tile/entries/000.p/1: %d, want 200", status)
+	}
+}
+
+// TestDedupAcrossRestart: an object submitted again after the log
+// restarted is answered with its first indexes and not appended again.
+func TestDedupAcrossRestart(t *testing.T) {
+	t.Parallel()
+	tl := newTestLog(t)
+	o := newObjects(t)
+	cred, credID := o.credential(t, "Example Films")
+	bundle := o.assertion(t, credID)
+	first := tl.submit(t, tlog.KindAuto, cred)
+	firstBundle := tl.submit(t, tlog.KindAuto, bundle)
+	tl.close()
+	if _, err := os.Stat(filepath.Join(tl.dir, ".dedup")); err != nil {
+		t.Fatalf("no persistent dedup index: %v", err)
+	}
+
+	tl.open(t)
+	before := tl.tree(t)
+	if before.N != 3 {
+		t.Fatalf("reopened log has %d entries, want 3", before.N)
+	}
+	if again := tl.submit(t, tlog.KindAuto, cred); again.Index != first.Index {
+		t.Errorf("credential submitted again after a restart got index %d, first %d", again.Index, first.Index)
+	}
+	if again := tl.submit(t, tlog.KindAuto, bundle); fmt.Sprint(splitProof(again)) != fmt.Sprint(splitProof(firstBundle)) {
+		t.Errorf("bundle submitted again after a restart got %v, first %v", splitProof(again), splitProof(firstBundle))
+	}
+	time.Sleep(3 * tlog.DefaultCheckpointInterval)
+	if after := tl.tree(t); after != before {
+		t.Errorf("duplicates after a restart grew the tree from %d to %d", before.N, after.N)
+	}
+	fresh, _ := o.credential(t, "Fresh Films")
+	if p := tl.submit(t, tlog.KindAuto, fresh); p.Index != 3 {
+		t.Errorf("new credential got index %d, want 3", p.Index)
+	}
+}
+
 func TestCheckDetects(t *testing.T) {
+	t.Parallel()
 	o := newObjects(t)
 	cred, credID := o.credential(t, "Example Films")
 	for want, entry := range map[tlog.Kind][]byte{
-		tlog.KindCredential: cred,
-		tlog.KindRevocation: o.revocation(t, credID),
-		tlog.KindAssertion:  o.assertion(t, credID),
+		tlog.KindCredential:   cred,
+		tlog.KindRevocation:   o.revocation(t, credID),
+		tlog.KindAssertion:    o.assertion(t, credID),
+		tlog.KindAnnouncement: o.announcement(t),
+		tlog.KindReceipt:      o.receipt(t, credID),
 	} {
 		if got, err := tlog.Check(tlog.KindAuto, entry); err != nil || got != want {
 			t.Errorf("Check: %s, %v; want %s", got, err, want)
@@ -409,6 +561,7 @@ func TestCheckDetects(t *testing.T) {
 }
 
 func TestReopen(t *testing.T) {
+	t.Parallel()
 	skey, _, err := note.GenerateKey(rand.Reader, origin)
 	if err != nil {
 		t.Fatal(err)
@@ -441,6 +594,7 @@ func TestReopen(t *testing.T) {
 }
 
 func TestOpenNeedsConfig(t *testing.T) {
+	t.Parallel()
 	if _, err := tlog.Open(t.Context(), tlog.Config{}); err == nil {
 		t.Error("Open without Dir succeeded")
 	}
@@ -451,6 +605,7 @@ func TestOpenNeedsConfig(t *testing.T) {
 
 // The package documentation's checkpoint is real: it opens with its key.
 func TestDocCheckpoint(t *testing.T) {
+	t.Parallel()
 	v, err := note.NewVerifier("docket.example/log+336a1b5b+AbTMQ6eX4PIiXX01+iyqvZqwjSCtV6zFo201XYDNjjrg")
 	if err != nil {
 		t.Fatal(err)

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"filippo.io/age"
+
 	"github.com/docket-project/docket/crypto/seal"
 	"github.com/docket-project/docket/crypto/sign"
 	"github.com/docket-project/docket/protocol"
@@ -42,17 +44,23 @@ func newObjects(t testing.TB) *objects {
 // credential issues a credential to the holder; name makes it distinct.
 func (o *objects) credential(t testing.TB, name string) ([]byte, protocol.ID) {
 	t.Helper()
-	cred, id, err := protocol.IssueCredential(o.registrar, protocol.Credential{
+	cred, id, err := o.issue(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cred, id
+}
+
+// issue issues a credential to the holder, as credential does, for
+// goroutines other than the test's.
+func (o *objects) issue(name string) ([]byte, protocol.ID, error) {
+	return protocol.IssueCredential(o.registrar, protocol.Credential{
 		Subject:   protocol.Subject{Name: name, PublicKey: o.holder.Public().DER()},
 		Works:     []protocol.Work{{ID: "film-1", Title: "A Film", Content: []protocol.ContentID{o.film}}},
 		Scope:     protocol.Scope{Regions: []string{"DE"}},
 		NotBefore: o.now.AddDate(0, -1, 0),
 		NotAfter:  o.now.AddDate(1, 0, 0),
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return cred, id
 }
 
 func (o *objects) revocation(t testing.TB, cred protocol.ID) []byte {
@@ -90,6 +98,107 @@ func (o *objects) assertion(t testing.TB, cred protocol.ID) []byte {
 	}, protocol.Directory{ISPs: []protocol.DirectoryEntry{{
 		Name: "isp-a", Region: "DE", Recipient: identity.Recipient().String(), Prefixes: []netip.Prefix{lab},
 	}}}, protocol.BuildOptions{Credential: cred, NotBefore: o.now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return bundle
+}
+
+// announcement signs an ISP announcement with the registrar's key (any key
+// signs one; only trust in it is judged elsewhere).
+func (o *objects) announcement(t testing.TB) []byte {
+	t.Helper()
+	identity, err := seal.GenerateIdentity()
+	if err != nil {
+		t.Fatal(err)
+	}
+	env, _, err := protocol.SignAnnouncement(o.registrar, protocol.Announcement{
+		ISP: "isp-a", Region: "DE", PeerID: "12D3KooWD3eckifWpRn9wQpMG9R9hX3sD158z7EqHWmweQAJU5SA",
+		Recipient: identity.Recipient().String(), Prefixes: []netip.Prefix{netip.MustParsePrefix("198.51.100.0/24")},
+		IssuedAt: o.now, NotAfter: o.now.Add(24 * time.Hour),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return env
+}
+
+// receipt signs an ISP's receipt of an assertion.
+func (o *objects) receipt(t testing.TB, assertion protocol.ID) []byte {
+	t.Helper()
+	env, _, err := protocol.SignReceipt(o.registrar, protocol.Receipt{
+		ISP: "isp-a", Assertion: assertion, Verdict: protocol.VerdictApplied,
+		Pairs: 3, Until: o.now.Add(10 * time.Minute), IssuedAt: o.now,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return env
+}
+
+// bigCredential issues a credential listing works works, each with a
+// long title and 8 content ids.
+func (o *objects) bigCredential(t testing.TB, works int) ([]byte, protocol.ID) {
+	t.Helper()
+	c := protocol.Credential{
+		Subject:   protocol.Subject{Name: "Catalogue Holder", PublicKey: o.holder.Public().DER()},
+		Scope:     protocol.Scope{Regions: []string{"DE"}},
+		NotBefore: o.now.AddDate(0, -1, 0),
+		NotAfter:  o.now.AddDate(1, 0, 0),
+	}
+	for i := range works {
+		w := protocol.Work{ID: fmt.Sprintf("work-%06d", i), Title: strings.Repeat("A long title ", 16)}
+		for j := range 8 {
+			w.Content = append(w.Content, protocol.ContentID(fmt.Sprintf("btih:%040x", i*8+j+1)))
+		}
+		c.Works = append(c.Works, w)
+	}
+	cred, id, err := protocol.IssueCredential(o.registrar, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cred, id
+}
+
+// bigAssertion builds a bundle addressed to isps ISPs that each serve
+// perISP peers of the swarm, every peer's evidence carrying pieces piece
+// proofs (1 to 16). Every section lists the whole swarm, so sections grow
+// with isps×perISP.
+func (o *objects) bigAssertion(t testing.TB, cred protocol.ID, isps, perISP, pieces int) []byte {
+	t.Helper()
+	identity, err := age.GenerateX25519Identity()
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := o.now.Add(-10 * time.Minute)
+	seen := o.now.Add(-8 * time.Minute)
+	var dir protocol.Directory
+	var peers []protocol.ObservedPeer
+	for i := range isps {
+		prefix := netip.PrefixFrom(netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, byte(i >> 8), byte(i)}), 48)
+		dir.ISPs = append(dir.ISPs, protocol.DirectoryEntry{
+			Name: fmt.Sprintf("isp-%03d.access-network.example", i), Region: "DE", Recipient: identity.Recipient().String(),
+			Prefixes: []netip.Prefix{prefix},
+		})
+		for j := range perISP {
+			a := prefix.Addr().As16()
+			a[14], a[15] = byte((j+1)>>8), byte(j+1)
+			ev := protocol.Evidence{
+				Grade: protocol.GradeVerifiedTransfer, Port: 51413, Transport: "tcp", Source: "tracker",
+				FirstSeen: seen, LastSeen: seen.Add(time.Minute),
+				PeerID: "2d5452333030302d313233343536373839616263", Client: "Transmission 3.00", Bytes: 16384,
+			}
+			for k := range pieces {
+				ev.Pieces = append(ev.Pieces, protocol.PieceProof{Index: k, Hash: fmt.Sprintf("%040x", k+1), At: seen.Add(30 * time.Second)})
+			}
+			peers = append(peers, protocol.ObservedPeer{Addr: netip.AddrFrom16(a), Evidence: ev})
+		}
+	}
+	bundle, _, err := protocol.BuildAssertion(o.holder, protocol.Observation{
+		Content: o.film, Swarm: o.film, PieceCount: 100,
+		Observed: protocol.Window{Start: start, End: o.now},
+		Peers:    peers,
+	}, dir, protocol.BuildOptions{Credential: cred, NotBefore: o.now})
 	if err != nil {
 		t.Fatal(err)
 	}
