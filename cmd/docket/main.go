@@ -65,6 +65,8 @@ func commands() []*command {
 		witnessKeygenCommand(),
 		witnessServeCommand(),
 		auditCommand(),
+		nodeInitCommand(),
+		nodeRunCommand(),
 	}
 }
 

@@ -2,24 +2,16 @@ package observe_test
 
 import (
 	"bytes"
-	"context"
-	"crypto/rand"
 	"encoding/hex"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/netip"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	g "github.com/anacrolix/generics"
-	"github.com/anacrolix/torrent"
-	"github.com/anacrolix/torrent/bencode"
 	"github.com/anacrolix/torrent/metainfo"
-	"github.com/anacrolix/torrent/storage"
 
 	"github.com/docket-project/docket/crypto/seal"
 	"github.com/docket-project/docket/crypto/sign"
@@ -41,30 +33,12 @@ func (w tWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// makeTorrent writes random content to a temp file and returns its v1
+// makeTorrent returns a single-file v1 torrent of random content: its
 // metainfo, parsed and encoded, and the content.
 func makeTorrent(t *testing.T, pieceLength int64) (*metainfo.MetaInfo, []byte, []byte) {
 	t.Helper()
-	content := make([]byte, contentSize)
-	rand.Read(content)
-	path := filepath.Join(t.TempDir(), "night-trains.bin")
-	if err := os.WriteFile(path, content, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	info := metainfo.Info{PieceLength: pieceLength}
-	if err := info.BuildFromFilePath(path); err != nil {
-		t.Fatal(err)
-	}
-	mi := &metainfo.MetaInfo{}
-	var err error
-	if mi.InfoBytes, err = bencode.Marshal(info); err != nil {
-		t.Fatal(err)
-	}
-	var buf bytes.Buffer
-	if err := mi.Write(&buf); err != nil {
-		t.Fatal(err)
-	}
-	return mi, buf.Bytes(), content
+	tt := newV1Torrent(t, pieceLength)
+	return tt.mi, tt.raw, tt.data[0]
 }
 
 // startSeeder runs an anacrolix seeder on host holding content (corrupted
@@ -75,60 +49,8 @@ func startSeeder(t *testing.T, host string, mi *metainfo.MetaInfo, content []byt
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir := t.TempDir()
-	data := bytes.Clone(content)
-	if corrupt {
-		for i := range data {
-			data[i] ^= 0xff
-		}
-	}
-	if err := os.WriteFile(filepath.Join(dir, info.BestName()), data, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	pc := storage.NewMapPieceCompletion()
-	if corrupt {
-		for i := range info.NumPieces() {
-			if err := pc.Set(metainfo.PieceKey{InfoHash: mi.HashInfoBytes(), Index: i}, true); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-	cc := observe.ClosedSwarmConfig()
-	cc.Slogger = testLogger(t, slog.LevelWarn).With("seeder", host)
-	cc.Seed = true
-	cc.MaxAllocPeerRequestDataPerConn = 64 << 20
-	cc.DropMutuallyCompletePeers = false
-	cc.SetListenAddr(host + ":0")
-	cc.DefaultStorage = storage.NewFileOpts(storage.NewFileClientOpts{
-		ClientBaseDir:   dir,
-		PieceCompletion: pc,
-		UsePartFiles:    g.Some(false),
-	})
-	cl, err := torrent.NewClient(cc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cl.Close() })
-	tt, _ := cl.AddTorrentOpt(torrent.AddTorrentOpts{
-		InfoHash:                 mi.HashInfoBytes(),
-		InfoBytes:                mi.InfoBytes,
-		DisableInitialPieceCheck: corrupt,
-	})
-	if !corrupt {
-		ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
-		defer cancel()
-		if err := tt.VerifyDataContext(ctx); err != nil {
-			t.Fatal(err)
-		}
-		if n := tt.BytesMissing(); n != 0 {
-			t.Fatalf("seeder %s misses %d bytes", host, n)
-		}
-	}
-	ap, err := netip.ParseAddrPort(cl.ListenAddrs()[0].String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return ap
+	tt := &testTorrent{mi: mi, info: info, data: [][]byte{content}}
+	return startPeer(t, tt, peerOpts{host: host, corrupt: corrupt}).addr
 }
 
 // deadAddr returns a loopback address where nothing listens.

@@ -12,17 +12,44 @@
 //     or manually) but no connection to it completed.
 //
 // Content bytes are never written to disk: a piece is held in memory until
-// it is hashed, then dropped; only its completion state is kept. Only v1
-// (btih) swarms are observed.
+// it is hashed, then dropped; only its completion state is kept.
+//
+// v1 (BEP 3), v2 and hybrid (BEP 52) torrents are observed. Every piece is
+// hashed here, independently of the BitTorrent client, against every hash
+// the torrent gives for it: the SHA-1 of a v1 piece, the SHA-256 Merkle
+// root of a v2 piece's 16 KiB blocks (checked against the piece layer,
+// which is checked against the file's pieces root when the observer
+// starts), or both for a hybrid. An observation names the swarm by its
+// btih id (v1), its btmh id (v2 and hybrid, by default) or, through
+// ObservationFor, any content id the torrent carries, bt2file ids included.
+//
+// Peers come from AddPeers and from the sources Config.Discovery enables:
+// the torrent's trackers, peer exchange (received, never sent) and the
+// DHT. Whatever a source lists is only announced until a connection to it
+// completes a handshake. Addresses that fail to connect are dialed again
+// (Config.RedialInterval), and peers that connect are also accepted.
+//
+// Getting a verified piece from every peer takes more than downloading the
+// content once. The observer keeps few requests outstanding per peer
+// (Config.MaxRequestsPerPeer), so the first peers do not take them all; it
+// probes a peer that stays connected without supplying a verified piece
+// (Config.ProbeAfter: one piece fetched over a connection of its own,
+// speaking only handshake, interested and request); and once every piece
+// is verified it keeps fetching pieces again, one at a time at a low rate
+// (Config.RevisitRate), so it goes on accepting and grading peers that
+// come late.
 package observe
 
 import (
 	"bytes"
+	"cmp"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"net/netip"
 	"slices"
@@ -36,6 +63,7 @@ import (
 	"github.com/anacrolix/torrent"
 	"github.com/anacrolix/torrent/metainfo"
 	pp "github.com/anacrolix/torrent/peer_protocol"
+	utHolepunch "github.com/anacrolix/torrent/peer_protocol/ut-holepunch"
 	"golang.org/x/time/rate"
 
 	"github.com/docket-project/docket/protocol"
@@ -43,8 +71,11 @@ import (
 
 // Config configures an Observer. The zero value is usable.
 type Config struct {
-	// ListenAddr is the host:port the observer listens on (TCP and uTP).
-	// Empty means an ephemeral port on all interfaces.
+	// ListenAddr is the host:port the observer listens on (TCP and uTP)
+	// and announces from. Empty means an ephemeral port on all
+	// interfaces. With a specific host, tracker announces and DHT queries
+	// leave from that address too, so trackers list the address peers can
+	// reach.
 	ListenAddr string
 	// DisableUTP turns uTP off; connections then use TCP only.
 	DisableUTP bool
@@ -52,30 +83,118 @@ type Config struct {
 	// A cap spreads requests over more peers before the content is
 	// complete, so more peers end with a verified piece.
 	DownloadRate int
+	// Discovery chooses where peers are learned from besides AddPeers.
+	Discovery Discovery
+	// MaxRequestsPerPeer caps the block requests outstanding to one
+	// peer. A low cap spreads the download over every peer, so each one
+	// supplies pieces to verify; otherwise the first peers connected take
+	// every request of a small torrent. Zero means 4.
+	MaxRequestsPerPeer int
+	// RevisitRate caps, in bytes per second, the download that goes on
+	// once every piece has been verified: the observer then keeps one
+	// piece outstanding, fetching the pieces again in turn, so that it
+	// still dials and accepts peers (anacrolix stops wanting connections
+	// once it needs no data) and grades the ones that come late. A lower
+	// DownloadRate still applies. Zero means 16 KiB/s; negative turns
+	// revisiting off, and with it new connections once complete.
+	RevisitRate int
+	// ProbeAfter is how long a peer may stay connected without supplying
+	// a verified piece before the observer probes it: it opens a
+	// connection of its own to the peer, asks it for one piece and checks
+	// it (at most 3 times a peer). anacrolix hands requests to the peers
+	// that answer first, so on a small or fast swarm some connected peers
+	// would otherwise never supply a piece. Zero means 5 seconds; negative
+	// turns probing off.
+	ProbeAfter time.Duration
+	// RedialInterval is how soon an address that never completed a
+	// handshake is dialed again, so that a peer that was briefly
+	// unreachable or busy is still observed; each further wait doubles, up
+	// to 6 dials in all. Zero means 10 seconds.
+	RedialInterval time.Duration
 	// Logger receives the observer's and anacrolix's logs; nil discards.
 	Logger *slog.Logger
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
 
+// maxAnnounced bounds the addresses kept that never connected: sources
+// (trackers, the DHT, PEX) can list any number of addresses, and an
+// observation carries at most protocol.MaxPeers. Connected peers are
+// always recorded.
+const maxAnnounced = 4 * protocol.MaxPeers
+
+// maxDials is how many times an address is dialed before the observer
+// gives up on it (it stays announced).
+const maxDials = 6
+
+// defaultRevisitRate is Config.RevisitRate's zero value: one 16 KiB block
+// a second.
+const defaultRevisitRate = 16 << 10
+
+// defaultMaxRequestsPerPeer is Config.MaxRequestsPerPeer's zero value.
+const defaultMaxRequestsPerPeer = 4
+
+// defaultProbeAfter is Config.ProbeAfter's zero value.
+const defaultProbeAfter = 5 * time.Second
+
+// defaultRedialInterval is Config.RedialInterval's zero value.
+const defaultRedialInterval = 10 * time.Second
+
 // Observer observes one swarm. It is safe for concurrent use.
 type Observer struct {
-	cl       *torrent.Client
-	t        *torrent.Torrent
-	log      *slog.Logger
-	now      func() time.Time
-	infoHash metainfo.Hash
-	pieces   int
+	cl    *torrent.Client
+	t     *torrent.Torrent
+	log   *slog.Logger
+	now   func() time.Time
+	shape *shape
+	view  view // how Peers and Observation present evidence
+	// listen holds the addresses the observer listens on, peerID its own
+	// peer id; both are fixed once the client started.
+	listen []netip.AddrPort
+	peerID [20]byte
+	// maxRequests caps the requests outstanding to one peer.
+	maxRequests int
+	// redialInterval is the first wait before an address is dialed again.
+	redialInterval time.Duration
+	// pex is set when peer exchange is received.
+	pex bool
+	// local is the address connections the observer opens itself leave
+	// from: the listen host, or nil for any.
+	local net.IP
+	// stop ends the goroutines the observer runs (discovery, redial,
+	// probes, revisits), which wg counts.
+	stop context.CancelFunc
+	wg   sync.WaitGroup
+	// dial carries peers learned inside anacrolix callbacks, which hold
+	// the client's lock, to a goroutine that hands them to anacrolix.
+	dial chan []torrent.PeerInfo
+	// store holds the pieces in memory; complete is signalled whenever
+	// every piece has been verified.
+	store    *discardStorage
+	complete chan struct{}
 
-	mu     sync.Mutex
-	start  time.Time
+	mu    sync.Mutex
+	start time.Time
+	// byAddr holds every address seen; byPeer the open connections.
 	byAddr map[netip.AddrPort]*peerRecord
 	byPeer map[*torrent.Peer]*peerRecord
+	// announced counts the records without a handshake; dropped the
+	// addresses not recorded because maxAnnounced was reached.
+	announced int
+	dropped   int
+	// self holds addresses that turned out to be the observer itself.
+	self map[netip.AddrPort]bool
 	// touched holds, per piece, the blocks each peer supplied since the
 	// piece's last hash check; suspect the blocks of failed checks with
 	// several contributors, judged once the piece passes.
 	touched map[int]map[*peerRecord][]block
 	suspect map[int][]suspectBlock
+	// verified marks the pieces verified and not since forgotten;
+	// nVerified counts them.
+	verified  []bool
+	nVerified int
+	// probesRunning counts the probes under way.
+	probesRunning int
 }
 
 // block is one chunk a peer supplied: its offset in the piece and digest.
@@ -98,14 +217,30 @@ type peerRecord struct {
 	source    string
 	firstSeen time.Time
 	lastSeen  time.Time
-	// Set once a handshake completed.
-	handshake bool
+	// dials counts the times the address was handed to anacrolix to
+	// dial; the next redial is due at nextDial.
+	dials    int
+	nextDial time.Time
+	// Set once a handshake completed, at handshakeAt.
+	handshake   bool
+	handshakeAt time.Time
+	// listenPort is the port the peer says it listens on (BEP 10 "p").
+	listenPort uint16
+	// probing is set while a probe of the peer runs; probes counts them.
+	probing   bool
+	probes    int
 	transport string
 	peerID    string
 	client    string
 	bytes     int64
-	pieces    []protocol.PieceProof
+	pieces    []verifiedPiece
 	failed    int
+}
+
+// verifiedPiece is a piece a peer contributed to that hashed correctly.
+type verifiedPiece struct {
+	index int
+	at    time.Time
 }
 
 // PeerReport is one peer's record as observed so far.
@@ -118,30 +253,59 @@ type PeerReport struct {
 	FailedPieces int
 }
 
-// New parses v1 metainfo (a .torrent file's bytes), starts an anacrolix
-// client that never uploads, and begins downloading from whatever peers
-// AddPeers supplies. DHT, PEX, trackers, LSD and port forwarding are off.
+// New parses v1, v2 or hybrid metainfo (a .torrent file's bytes), starts
+// an anacrolix client that never uploads, and begins downloading from the
+// peers AddPeers supplies and those the sources of cfg.Discovery find.
+// LSD, web seeds and port forwarding are always off. It fails on metainfo
+// whose piece hashes cannot be checked (see the package documentation)
+// and on a configuration it cannot use.
 func New(cfg Config, metainfoBytes []byte) (*Observer, error) {
 	mi, err := metainfo.Load(bytes.NewReader(metainfoBytes))
 	if err != nil {
 		return nil, fmt.Errorf("failed to parse metainfo: %w", err)
 	}
-	info, err := mi.UnmarshalInfo()
+	sh, err := parseShape(mi)
 	if err != nil {
-		return nil, fmt.Errorf("failed to parse info: %w", err)
+		return nil, err
 	}
-	if info.NumPieces() == 0 || len(info.Pieces) != 20*info.NumPieces() {
-		return nil, errors.New("failed to parse info: not a v1 torrent (no v1 piece hashes)")
+	if err := cfg.Discovery.validate(); err != nil {
+		return nil, err
+	}
+	if cfg.MaxRequestsPerPeer < 0 {
+		return nil, fmt.Errorf("failed to configure observer: MaxRequestsPerPeer %d is negative", cfg.MaxRequestsPerPeer)
+	}
+	if cfg.RedialInterval < 0 {
+		return nil, fmt.Errorf("failed to configure observer: RedialInterval %v is negative", cfg.RedialInterval)
+	}
+	probeAfter := cmp.Or(cfg.ProbeAfter, defaultProbeAfter)
+	redial := cmp.Or(cfg.RedialInterval, defaultRedialInterval)
+	listen := cfg.ListenAddr
+	if listen == "" {
+		listen = ":0"
+	}
+	host, portText, err := net.SplitHostPort(listen)
+	if err != nil {
+		return nil, fmt.Errorf("failed to parse listen address: %w", err)
+	}
+	port, err := strconv.ParseUint(portText, 10, 16)
+	if err != nil {
+		return nil, fmt.Errorf("failed to parse listen port: %w", err)
 	}
 	o := &Observer{
-		log:      cfg.Logger,
-		now:      cfg.Now,
-		infoHash: mi.HashInfoBytes(),
-		pieces:   info.NumPieces(),
-		byAddr:   map[netip.AddrPort]*peerRecord{},
-		byPeer:   map[*torrent.Peer]*peerRecord{},
-		touched:  map[int]map[*peerRecord][]block{},
-		suspect:  map[int][]suspectBlock{},
+		log:            cfg.Logger,
+		now:            cfg.Now,
+		shape:          sh,
+		view:           sh.defaultView(),
+		byAddr:         map[netip.AddrPort]*peerRecord{},
+		byPeer:         map[*torrent.Peer]*peerRecord{},
+		self:           map[netip.AddrPort]bool{},
+		dial:           make(chan []torrent.PeerInfo, 64),
+		complete:       make(chan struct{}, 1),
+		verified:       make([]bool, len(sh.pieces)),
+		maxRequests:    cmp.Or(cfg.MaxRequestsPerPeer, defaultMaxRequestsPerPeer),
+		redialInterval: redial,
+		touched:        map[int]map[*peerRecord][]block{},
+		suspect:        map[int][]suspectBlock{},
 	}
 	if o.log == nil {
 		o.log = slog.New(slog.DiscardHandler)
@@ -157,43 +321,78 @@ func New(cfg Config, metainfoBytes []byte) (*Observer, error) {
 	cc.Seed = false
 	cc.DisableUTP = cfg.DisableUTP
 	cc.DropMutuallyCompletePeers = false
-	cc.DefaultStorage = &discardStorage{verdict: o.pieceVerdict}
+	o.store = &discardStorage{shape: sh, verdict: o.pieceVerdict}
+	cc.DefaultStorage = o.store
+	limit := rate.Inf
 	if cfg.DownloadRate > 0 {
-		cc.DownloadRateLimiter = rate.NewLimiter(rate.Limit(cfg.DownloadRate), 1<<14)
+		limit = rate.Limit(cfg.DownloadRate)
 	}
-	listen := cfg.ListenAddr
-	if listen == "" {
-		listen = ":0"
-	}
-	host, port, err := net.SplitHostPort(listen)
-	if err != nil {
-		return nil, fmt.Errorf("failed to parse listen address: %w", err)
+	cc.DownloadRateLimiter = rate.NewLimiter(limit, blockSize)
+	if ip, err := netip.ParseAddr(host); err == nil && !ip.IsUnspecified() {
+		o.local = ip.AsSlice()
 	}
 	cc.ListenHost = func(string) string { return host }
-	if cc.ListenPort, err = strconv.Atoi(port); err != nil {
-		return nil, fmt.Errorf("failed to parse listen port: %w", err)
-	}
+	cc.ListenPort = int(port)
 	cc.Callbacks.CompletedHandshake = o.onHandshake
 	cc.Callbacks.ReadExtendedHandshake = o.onExtendedHandshake
 	cc.Callbacks.ReadMessage = o.onMessage
 	cc.Callbacks.PeerConnClosed = o.onClosed
 	cc.Callbacks.ReceivedUsefulData = append(cc.Callbacks.ReceivedUsefulData, o.onUsefulData)
+	o.pex = !cfg.Discovery.NoPEX
+	cc.Callbacks.PeerConnAdded = append(cc.Callbacks.PeerConnAdded, o.onConnAdded)
+	if o.pex {
+		cc.Callbacks.PeerConnReadExtensionMessage = append(cc.Callbacks.PeerConnReadExtensionMessage, o.onExtensionMessage)
+	}
 
 	o.cl, err = torrent.NewClient(cc)
 	if err != nil {
 		return nil, fmt.Errorf("failed to start client: %w", err)
 	}
+	o.peerID = o.cl.PeerID()
+	for _, a := range o.cl.ListenAddrs() {
+		if ap, err := netip.ParseAddrPort(a.String()); err == nil {
+			o.listen = append(o.listen, netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()))
+		}
+	}
+	// Joined by its short infohash alone, anacrolix learns a hybrid's or a
+	// v2 torrent's v2 infohash from the info and accepts handshakes for
+	// both.
 	o.t, _ = o.cl.AddTorrentOpt(torrent.AddTorrentOpts{
-		InfoHash:  o.infoHash,
+		InfoHash:  sh.shortHash(),
 		InfoBytes: mi.InfoBytes,
 	})
+	if sh.v2 != nil {
+		if errs := o.t.AddPieceLayers(mi.PieceLayers); len(errs) > 0 {
+			o.cl.Close()
+			return nil, fmt.Errorf("failed to add piece layers: %w", errors.Join(errs...))
+		}
+	}
 	o.t.DownloadAll()
+	ctx, stop := context.WithCancel(context.Background())
+	o.stop = stop
+	o.wg.Go(func() { o.redialLoop(ctx, redial) })
+	if probeAfter > 0 {
+		o.wg.Go(func() { o.probeLoop(ctx, probeAfter) })
+	}
+	if cfg.RevisitRate >= 0 {
+		revisit := rate.Limit(defaultRevisitRate)
+		if cfg.RevisitRate > 0 {
+			revisit = rate.Limit(cfg.RevisitRate)
+		}
+		o.wg.Go(func() { o.revisitLoop(ctx, cc.DownloadRateLimiter, min(limit, revisit)) })
+	}
+	if err := o.startDiscovery(ctx, cfg.Discovery, host, mi.UpvertedAnnounceList()); err != nil {
+		o.Close()
+		return nil, err
+	}
 	return o, nil
 }
 
-// Close stops the client and drops every connection. Records remain
-// readable.
+// Close stops discovery and the client and drops every connection.
+// Records remain readable.
 func (o *Observer) Close() error {
+	o.stop()
+	o.wg.Wait()
 	errs := o.cl.Close()
 	return errors.Join(errs...)
 }
@@ -207,6 +406,13 @@ func (o *Observer) ListenAddr() net.Addr {
 	return nil
 }
 
+// ContentIDs returns every content id an observation of this torrent can
+// claim: its btih id (v1 and hybrid), its btmh id (v2 and hybrid) and the
+// bt2file id of each of its v2 files.
+func (o *Observer) ContentIDs() []protocol.ContentID {
+	return o.shape.contentIDs()
+}
+
 // Sources accepted by AddPeers, as spec/SPEC.md §5.4 names them.
 var peerSources = map[string]torrent.PeerSource{
 	"tracker": torrent.PeerSourceTracker,
@@ -217,25 +423,164 @@ var peerSources = map[string]torrent.PeerSource{
 
 // AddPeers hands addresses learned from source ("tracker", "dht", "pex"
 // or "manual") to the observer, which records them as announced and dials
-// them.
+// them. It fails, adding nothing, on an unknown source or an address that
+// cannot be a peer's (zero port, unspecified or multicast IP).
 func (o *Observer) AddPeers(source string, addrs ...netip.AddrPort) error {
-	ps, ok := peerSources[source]
-	if !ok {
+	if _, ok := peerSources[source]; !ok {
 		return fmt.Errorf("failed to add peers: unknown source %q", source)
 	}
+	for _, a := range addrs {
+		if !peerAddr(a) {
+			return fmt.Errorf("failed to add peers: %s is not a peer address", a)
+		}
+	}
+	o.addPeers(source, addrs)
+	return nil
+}
+
+// peerAddr reports whether a can be a peer's address.
+func peerAddr(a netip.AddrPort) bool {
+	ip := a.Addr()
+	return a.IsValid() && a.Port() != 0 && !ip.IsUnspecified() && !ip.IsMulticast() && ip.Zone() == ""
+}
+
+// addPeers records addrs, valid peer addresses, as announced by source
+// and hands them to anacrolix to dial. It must not be called with the
+// client's lock held (from a callback): use recordAnnounced there.
+func (o *Observer) addPeers(source string, addrs []netip.AddrPort) {
+	if infos := o.recordAnnounced(source, addrs); len(infos) > 0 {
+		o.t.AddPeers(infos)
+	}
+}
+
+// recordAnnounced records addrs, valid peer addresses, as announced by
+// source and returns them for anacrolix to dial. Addresses of the observer
+// itself are left out, and new addresses beyond maxAnnounced dropped.
+func (o *Observer) recordAnnounced(source string, addrs []netip.AddrPort) []torrent.PeerInfo {
 	now := o.clock()
 	infos := make([]torrent.PeerInfo, 0, len(addrs))
 	o.mu.Lock()
+	defer o.mu.Unlock()
 	for _, a := range addrs {
 		a = netip.AddrPortFrom(a.Addr().Unmap(), a.Port())
-		if _, ok := o.byAddr[a]; !ok {
-			o.byAddr[a] = &peerRecord{addr: a, source: source, firstSeen: now, lastSeen: now}
+		if o.self[a] || o.isListenAddr(a) {
+			continue
 		}
-		infos = append(infos, torrent.PeerInfo{Addr: torrent.PeerRemoteAddr(net.TCPAddrFromAddrPort(a)), Source: ps})
+		if _, ok := o.byAddr[a]; !ok {
+			if o.announced >= maxAnnounced {
+				if o.dropped++; o.dropped == 1 {
+					o.log.Warn("too many announced addresses, dropping the rest", "limit", maxAnnounced, "source", source)
+				}
+				continue
+			}
+			o.byAddr[a] = &peerRecord{addr: a, source: source, firstSeen: now, lastSeen: now}
+			o.announced++
+		}
+		if r := o.byAddr[a]; !r.handshake {
+			r.dials++
+			r.nextDial = now.Add(o.redialInterval << (r.dials - 1))
+		}
+		infos = append(infos, torrent.PeerInfo{Addr: torrent.PeerRemoteAddr(net.TCPAddrFromAddrPort(a)), Source: peerSources[source]})
+	}
+	return infos
+}
+
+// redialLoop dials again, until ctx ends, the addresses whose redial is
+// due: anacrolix forgets an address after one failed attempt.
+func (o *Observer) redialLoop(ctx context.Context, interval time.Duration) {
+	tick := time.NewTicker(min(interval, time.Second))
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+			o.redial(interval, false)
+		}
+	}
+}
+
+// redial hands the addresses that never completed a handshake, were
+// dialed fewer than maxDials times and are due (all of them if now), to
+// anacrolix again; the wait before the next dial of each doubles.
+func (o *Observer) redial(interval time.Duration, now bool) {
+	var infos []torrent.PeerInfo
+	t := o.clock()
+	o.mu.Lock()
+	for a, r := range o.byAddr {
+		if r.handshake || r.dials >= maxDials || (!now && t.Before(r.nextDial)) {
+			continue
+		}
+		r.dials++
+		r.nextDial = t.Add(interval << (r.dials - 1))
+		infos = append(infos, torrent.PeerInfo{Addr: torrent.PeerRemoteAddr(net.TCPAddrFromAddrPort(a)), Source: peerSources[r.source]})
 	}
 	o.mu.Unlock()
-	o.t.AddPeers(infos)
-	return nil
+	if len(infos) > 0 {
+		o.t.AddPeers(infos)
+	}
+}
+
+// probeLoop starts probes of the peers due for one until ctx ends, and
+// waits for them.
+func (o *Observer) probeLoop(ctx context.Context, after time.Duration) {
+	tick := time.NewTicker(min(max(after/2, 100*time.Millisecond), 5*time.Second))
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		o.mu.Lock()
+		targets := o.probeCandidates(o.clock(), after, o.probesRunning)
+		o.probesRunning += len(targets)
+		o.mu.Unlock()
+		for _, pt := range targets {
+			o.wg.Go(func() {
+				o.runProbe(ctx, pt, o.local)
+				o.mu.Lock()
+				o.probesRunning--
+				o.mu.Unlock()
+			})
+		}
+	}
+}
+
+// revisitLoop, each time every piece is verified, lowers the download
+// rate to limit and forgets one piece, in turn, so anacrolix fetches it
+// again; until ctx ends.
+func (o *Observer) revisitLoop(ctx context.Context, lim *rate.Limiter, limit rate.Limit) {
+	for next := 0; ; next = (next + 1) % len(o.verified) {
+		select {
+		case <-ctx.Done():
+			return
+		case <-o.complete:
+		}
+		if lim.Limit() > limit {
+			lim.SetLimit(limit)
+			o.log.Info("every piece verified; revisiting pieces", "rate", float64(limit))
+		}
+		first := next == 0
+		o.mu.Lock()
+		if o.verified[next] {
+			o.verified[next] = false
+			o.nVerified--
+		}
+		o.mu.Unlock()
+		o.store.forget(next)
+		o.t.Piece(next).UpdateCompletion()
+		if first {
+			// anacrolix stopped dialing when it needed no more data:
+			// dial the addresses it dropped meanwhile now.
+			o.redial(o.redialInterval, true)
+		}
+	}
+}
+
+// isListenAddr reports whether a is an address the observer listens on.
+func (o *Observer) isListenAddr(a netip.AddrPort) bool {
+	return slices.Contains(o.listen, a)
 }
 
 // UploadedBytes returns the payload bytes the observer sent to peers. It
@@ -245,13 +590,18 @@ func (o *Observer) UploadedBytes() int64 {
 	return s.BytesWrittenData.Int64()
 }
 
-// Peers returns every address seen, strongest evidence first.
+// Peers returns every address seen, strongest evidence first. Evidence is
+// presented as Observation presents it.
 func (o *Observer) Peers() []PeerReport {
+	return o.reports(o.view)
+}
+
+func (o *Observer) reports(v view) []PeerReport {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	out := make([]PeerReport, 0, len(o.byAddr))
 	for _, r := range o.byAddr {
-		out = append(out, PeerReport{Addr: r.addr, Evidence: r.evidence(), FailedPieces: r.failed})
+		out = append(out, PeerReport{Addr: r.addr, Evidence: o.evidence(r, v), FailedPieces: r.failed})
 	}
 	slices.SortFunc(out, func(a, b PeerReport) int {
 		if c := gradeRank(a.Evidence.Grade) - gradeRank(b.Evidence.Grade); c != 0 {
@@ -263,16 +613,37 @@ func (o *Observer) Peers() []PeerReport {
 }
 
 // Observation returns what was observed so far as a protocol.Observation
-// for protocol.BuildAssertion: one peer per IP address (the strongest
-// record when several ports of one IP were seen), the window running from
-// New to now. It fails if no peer was seen.
+// for protocol.BuildAssertion, naming the swarm by its btih id for a v1
+// torrent and by its btmh id for a v2 or hybrid torrent: one peer per IP
+// address (the strongest record when several ports of one IP were seen),
+// at most protocol.MaxPeers of them, strongest first; the window running
+// from New to now. It fails if no peer was seen.
 func (o *Observer) Observation() (protocol.Observation, error) {
-	reports := o.Peers()
+	return o.observation(o.view)
+}
+
+// ObservationFor is Observation claiming content, one of ContentIDs: a
+// hybrid torrent's btih id gives piece proofs with SHA-1 hashes, its btmh
+// id with BEP 52 hashes. For a bt2file id the swarm is the torrent's btmh
+// id and only pieces of that file count towards verified-transfer.
+func (o *Observer) ObservationFor(content protocol.ContentID) (protocol.Observation, error) {
+	v, err := o.shape.viewOf(content)
+	if err != nil {
+		return protocol.Observation{}, err
+	}
+	return o.observation(v)
+}
+
+func (o *Observer) observation(v view) (protocol.Observation, error) {
+	reports := o.reports(v)
 	best := map[netip.Addr]protocol.Evidence{}
 	var order []netip.Addr
 	for _, r := range reports { // strongest first: the first per IP wins
 		if _, ok := best[r.Addr.Addr()]; ok {
 			continue
+		}
+		if len(order) == protocol.MaxPeers {
+			break
 		}
 		best[r.Addr.Addr()] = r.Evidence
 		order = append(order, r.Addr.Addr())
@@ -292,11 +663,10 @@ func (o *Observer) Observation() (protocol.Observation, error) {
 	if now := o.clock(); now.After(end) {
 		end = now
 	}
-	id := protocol.V1ContentID(o.infoHash)
 	obs := protocol.Observation{
-		Content:    id,
-		Swarm:      id,
-		PieceCount: o.pieces,
+		Content:    v.content,
+		Swarm:      v.swarm,
+		PieceCount: len(o.shape.pieces),
 		Observed:   protocol.Window{Start: start, End: end},
 	}
 	slices.SortFunc(order, netip.Addr.Compare)
@@ -306,8 +676,9 @@ func (o *Observer) Observation() (protocol.Observation, error) {
 	return obs, nil
 }
 
-// evidence grades r. The caller holds the Observer's mutex.
-func (r *peerRecord) evidence() protocol.Evidence {
+// evidence grades r as v presents it: only pieces in v's range count, and
+// their hashes are of v's kind. The caller holds o.mu.
+func (o *Observer) evidence(r *peerRecord, v view) protocol.Evidence {
 	e := protocol.Evidence{
 		Grade:     protocol.GradeAnnounced,
 		Port:      r.addr.Port(),
@@ -323,11 +694,30 @@ func (r *peerRecord) evidence() protocol.Evidence {
 	e.PeerID = r.peerID
 	e.Client = cleanClient(r.client)
 	e.Bytes = r.bytes
-	if len(r.pieces) > 0 && r.failed == 0 && r.bytes > 0 {
+	if r.failed > 0 || r.bytes <= 0 {
+		return e
+	}
+	if e.Pieces = o.proofs(r, v, nil); len(e.Pieces) > 0 {
 		e.Grade = protocol.GradeVerifiedTransfer
-		e.Pieces = slices.Clone(r.pieces[:min(len(r.pieces), protocol.MaxPiecesPerPeer)])
 	}
 	return e
+}
+
+// proofs returns the piece proofs of r's verified pieces as v presents
+// them, at most protocol.MaxPiecesPerPeer, keeping only pieces in v's
+// range and, if keep is set, those keep accepts. The caller holds o.mu.
+func (o *Observer) proofs(r *peerRecord, v view, keep func(verifiedPiece) bool) []protocol.PieceProof {
+	var out []protocol.PieceProof
+	for _, p := range r.pieces {
+		if p.index < v.begin || p.index >= v.end || keep != nil && !keep(p) {
+			continue
+		}
+		if len(out) == protocol.MaxPiecesPerPeer {
+			break
+		}
+		out = append(out, protocol.PieceProof{Index: p.index, Hash: o.shape.pieceHash(v, p.index), At: p.at})
+	}
+	return out
 }
 
 func gradeRank(g protocol.Grade) int {
@@ -361,22 +751,31 @@ func cleanClient(s string) string {
 
 func (o *Observer) clock() time.Time { return o.now().UTC() }
 
+// connAddr returns a connection's remote address, IPv4 unmapped.
+func connAddr(p *torrent.Peer) (netip.AddrPort, bool) {
+	ap, err := netip.ParseAddrPort(p.RemoteAddr.String())
+	if err != nil {
+		return netip.AddrPort{}, false
+	}
+	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()), true
+}
+
 // record returns the record for a connection, creating it on first sight.
 // The caller holds o.mu.
 func (o *Observer) record(p *torrent.Peer) *peerRecord {
 	if r, ok := o.byPeer[p]; ok {
 		return r
 	}
-	ap, err := netip.ParseAddrPort(p.RemoteAddr.String())
-	if err != nil {
+	ap, ok := connAddr(p)
+	if !ok {
 		return nil
 	}
-	ap = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
 	r, ok := o.byAddr[ap]
 	if !ok {
 		now := o.clock()
 		r = &peerRecord{addr: ap, source: sourceName(p.Discovery), firstSeen: now, lastSeen: now}
 		o.byAddr[ap] = r
+		o.announced++
 	}
 	o.byPeer[p] = r
 	return r
@@ -388,7 +787,7 @@ func sourceName(s torrent.PeerSource) string {
 		return "tracker"
 	case torrent.PeerSourceDhtGetPeers, torrent.PeerSourceDhtAnnouncePeer:
 		return "dht"
-	case torrent.PeerSourcePex:
+	case torrent.PeerSourcePex, torrent.PeerSourceUtHolepunch:
 		return "pex"
 	case torrent.PeerSourceIncoming:
 		return "incoming"
@@ -397,30 +796,87 @@ func sourceName(s torrent.PeerSource) string {
 }
 
 func (o *Observer) onHandshake(pc *torrent.PeerConn, ih metainfo.Hash) {
-	if ih != o.infoHash {
+	if !slices.Contains(o.shape.shortHashes(), [20]byte(ih)) {
 		return
 	}
 	o.mu.Lock()
 	defer o.mu.Unlock()
+	if pc.PeerID == o.peerID {
+		// A connection to the observer itself, listed by a tracker or a
+		// peer: forget the address.
+		if ap, ok := connAddr(&pc.Peer); ok {
+			o.self[ap] = true
+			if r := o.byAddr[ap]; r != nil && !r.handshake {
+				delete(o.byAddr, ap)
+				o.announced--
+			}
+		}
+		return
+	}
 	r := o.record(&pc.Peer)
 	if r == nil {
 		return
 	}
+	if !r.handshake {
+		o.announced--
+	}
 	r.handshake = true
 	r.lastSeen = o.clock()
+	if r.handshakeAt.IsZero() {
+		r.handshakeAt = r.lastSeen
+	}
 	r.peerID = hex.EncodeToString(pc.PeerID[:])
 	r.transport = "tcp"
 	if strings.HasPrefix(pc.Network, "utp") {
 		r.transport = "utp"
 	}
-	o.log.Info("handshake", "peer", r.addr, "transport", r.transport, "peer_id", r.peerID)
+	o.log.Info("handshake", "peer", r.addr, "transport", r.transport, "peer_id", r.peerID, "source", r.source, "infohash", ih.HexString())
 }
 
+// onConnAdded sets up a new connection before it exchanges messages: it
+// caps the requests anacrolix keeps outstanding to the peer, and sets the
+// extensions the observer advertises (BEP 10): never ut_metadata (it hands
+// out nothing, not even the info dictionary) nor ut_holepunch (through
+// which a peer could have it dial any address the peer names); ut_pex if
+// peer exchange is on, handled by onExtensionMessage so that nothing is
+// ever sent. It runs with the client's lock held.
+func (o *Observer) onConnAdded(pc *torrent.PeerConn) {
+	pc.PeerMaxRequests = min(pc.PeerMaxRequests, o.maxRequests)
+	old := pc.LocalLtepProtocolMap
+	m := torrent.LocalLtepProtocolMap{}
+	for i, name := range old.Index {
+		if name == utHolepunch.ExtensionName || name == pp.ExtensionNamePex || name == pp.ExtensionNameMetadata {
+			continue
+		}
+		m.Index = append(m.Index, name)
+		if i < old.NumBuiltin {
+			m.NumBuiltin++
+		}
+	}
+	if o.pex {
+		m.AddUserProtocol(pp.ExtensionNamePex)
+	}
+	pc.LocalLtepProtocolMap = &m
+}
+
+// onExtendedHandshake records the client name a peer reports, and lowers
+// the request queue length it offers (reqq) to the observer's cap before
+// anacrolix applies it.
 func (o *Observer) onExtendedHandshake(pc *torrent.PeerConn, m *pp.ExtendedHandshakeMessage) {
+	if m.Reqq > o.maxRequests {
+		m.Reqq = o.maxRequests
+	}
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	if r := o.record(&pc.Peer); r != nil && m.V != "" {
+	r := o.byPeer[&pc.Peer]
+	if r == nil {
+		return
+	}
+	if m.V != "" {
 		r.client = m.V
+	}
+	if m.Port > 0 && m.Port <= math.MaxUint16 {
+		r.listenPort = uint16(m.Port)
 	}
 }
 
@@ -464,7 +920,7 @@ func (o *Observer) onUsefulData(ev torrent.ReceivedUsefulDataEvent) {
 // blocks held from earlier failed checks: a peer whose block differs from
 // the verified data is recorded as failing. A failing piece with a single
 // contributor fails that peer at once.
-func (o *Observer) pieceVerdict(index int, hash string, data []byte, ok bool) {
+func (o *Observer) pieceVerdict(index int, data []byte, ok bool) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	now := o.clock()
@@ -490,9 +946,22 @@ func (o *Observer) pieceVerdict(index int, hash string, data []byte, ok bool) {
 		}
 	}
 	delete(o.suspect, index)
+	if !o.verified[index] {
+		o.verified[index] = true
+		if o.nVerified++; o.nVerified == len(o.verified) {
+			select {
+			case o.complete <- struct{}{}:
+			default:
+			}
+		}
+	}
 	for r := range contributors {
-		if !slices.ContainsFunc(r.pieces, func(p protocol.PieceProof) bool { return p.Index == index }) {
-			r.pieces = append(r.pieces, protocol.PieceProof{Index: index, Hash: hash, At: now})
+		// A piece supplied again is fresh evidence: its time moves, so a
+		// later window sees the peer as verified again.
+		if i := slices.IndexFunc(r.pieces, func(p verifiedPiece) bool { return p.index == index }); i >= 0 {
+			r.pieces[i].at = now
+		} else {
+			r.pieces = append(r.pieces, verifiedPiece{index: index, at: now})
 		}
 		if now.After(r.lastSeen) {
 			r.lastSeen = now

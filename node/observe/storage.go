@@ -2,8 +2,6 @@ package observe
 
 import (
 	"context"
-	"crypto/sha1"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -23,38 +21,50 @@ var errDiscarded = errors.New("piece data was hashed and discarded")
 // memory only until the piece is hashed, then drops them and keeps just
 // the completion state. Nothing is written to disk.
 type discardStorage struct {
-	// verdict is told, for every hashed piece, whether it matched the
-	// torrent's v1 piece hash (checked here, independently of anacrolix),
-	// and on a match the piece's bytes, which it must not retain.
-	verdict func(index int, hash string, data []byte, ok bool)
+	// shape gives what each piece must hash to.
+	shape *shape
+	// verdict is told, for every hashed piece, whether it matched every
+	// hash the torrent gives for it (checked here, independently of
+	// anacrolix), and on a match the piece's bytes, which it must not
+	// retain.
+	verdict func(index int, data []byte, ok bool)
+
+	mu     sync.Mutex
+	pieces []*memPiece // set when the torrent is opened
 }
 
 func (s *discardStorage) OpenTorrent(_ context.Context, info *metainfo.Info, _ metainfo.Hash) (storage.TorrentImpl, error) {
-	if len(info.Pieces) != 20*info.NumPieces() {
-		return storage.TorrentImpl{}, fmt.Errorf("failed to open torrent: v1 piece hashes missing")
+	if n := info.NumPieces(); n != len(s.shape.pieces) {
+		return storage.TorrentImpl{}, fmt.Errorf("failed to open torrent: %d pieces, expected %d", n, len(s.shape.pieces))
 	}
-	pieces := make([]*memPiece, info.NumPieces())
+	pieces := make([]*memPiece, len(s.shape.pieces))
 	for i := range pieces {
-		p := info.Piece(i)
-		pieces[i] = &memPiece{
-			index:    i,
-			length:   p.Length(),
-			expected: hex.EncodeToString(info.Pieces[20*i : 20*i+20]),
-			verdict:  s.verdict,
-		}
+		pieces[i] = &memPiece{index: i, check: &s.shape.pieces[i], verdict: s.verdict}
 	}
+	s.mu.Lock()
+	s.pieces = pieces
+	s.mu.Unlock()
 	return storage.TorrentImpl{
 		PieceWithHash: func(p metainfo.Piece, _ g.Option[[]byte]) storage.PieceImpl { return pieces[p.Index()] },
 		Close:         func() error { return nil },
 	}, nil
 }
 
+// forget marks piece i incomplete, so it is fetched again.
+func (s *discardStorage) forget(i int) {
+	s.mu.Lock()
+	p := s.pieces[i]
+	s.mu.Unlock()
+	p.mu.Lock()
+	p.complete = false
+	p.mu.Unlock()
+}
+
 // memPiece buffers one piece until it is hashed.
 type memPiece struct {
-	index    int
-	length   int64
-	expected string // lowercase hex SHA-1 from the torrent
-	verdict  func(index int, hash string, data []byte, ok bool)
+	index   int
+	check   *pieceCheck
+	verdict func(index int, data []byte, ok bool)
 
 	mu       sync.Mutex
 	buf      []byte // nil when no chunk is held
@@ -67,7 +77,7 @@ func (p *memPiece) ReadAt(b []byte, off int64) (int, error) {
 	if p.complete {
 		return 0, errDiscarded
 	}
-	if p.buf == nil || off >= p.length {
+	if p.buf == nil || off >= p.check.length {
 		return 0, io.EOF
 	}
 	n := copy(b, p.buf[off:])
@@ -80,34 +90,30 @@ func (p *memPiece) ReadAt(b []byte, off int64) (int, error) {
 func (p *memPiece) WriteAt(b []byte, off int64) (int, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if off < 0 || off+int64(len(b)) > p.length {
-		return 0, fmt.Errorf("failed to write piece %d: %d bytes at %d exceed length %d", p.index, len(b), off, p.length)
+	if off < 0 || off+int64(len(b)) > p.check.length {
+		return 0, fmt.Errorf("failed to write piece %d: %d bytes at %d exceed length %d", p.index, len(b), off, p.check.length)
 	}
 	if p.buf == nil {
-		p.buf = make([]byte, p.length)
+		p.buf = make([]byte, p.check.length)
 	}
 	return copy(p.buf[off:], b), nil
 }
 
 // MarkComplete is called once anacrolix's hash check passed. The piece is
-// hashed again here, so a verified piece is one whose bytes this package
-// saw match the torrent, then its bytes are dropped.
+// hashed again here against every hash the torrent gives (SHA-1, BEP 52
+// Merkle, or both for a hybrid), so a verified piece is one whose bytes
+// this package saw match the torrent; then its bytes are dropped.
 func (p *memPiece) MarkComplete() error {
 	p.mu.Lock()
 	data := p.buf
-	var sum string
-	if data != nil {
-		h := sha1.Sum(data)
-		sum = hex.EncodeToString(h[:])
-	}
-	ok := sum == p.expected
+	ok := data != nil && p.check.verify(data)
 	p.buf = nil
 	p.complete = ok
 	p.mu.Unlock()
 	if !ok {
 		data = nil
 	}
-	p.verdict(p.index, p.expected, data, ok)
+	p.verdict(p.index, data, ok)
 	if !ok {
 		return fmt.Errorf("failed to verify piece %d: hash mismatch", p.index)
 	}
@@ -122,7 +128,7 @@ func (p *memPiece) MarkNotComplete() error {
 	p.complete = false
 	p.mu.Unlock()
 	if hadData {
-		p.verdict(p.index, p.expected, nil, false)
+		p.verdict(p.index, nil, false)
 	}
 	return nil
 }

@@ -2,7 +2,6 @@ package observe
 
 import (
 	"crypto/sha1"
-	"encoding/hex"
 	"errors"
 	"testing"
 )
@@ -18,12 +17,11 @@ func TestMemPieceDropsData(t *testing.T) {
 	}
 	var got []verdict
 	p := &memPiece{
-		index:    3,
-		length:   int64(len(data)),
-		expected: hex.EncodeToString(sum[:]),
-		verdict: func(index int, hash string, d []byte, ok bool) {
-			if index != 3 || hash != hex.EncodeToString(sum[:]) {
-				t.Errorf("verdict for piece %d hash %s", index, hash)
+		index: 3,
+		check: &pieceCheck{length: int64(len(data)), v1: sum[:], v1Length: int64(len(data))},
+		verdict: func(index int, d []byte, ok bool) {
+			if index != 3 {
+				t.Errorf("verdict for piece %d", index)
 			}
 			got = append(got, verdict{ok, d})
 		},
