@@ -56,9 +56,12 @@
 //   - An ISP announcement or receipt is verified against the trusted ISP
 //     keys, if any are configured: an announcement with
 //     protocol.VerifyAnnouncement at its own issued_at, a receipt with
-//     protocol.VerifyReceipt. Whatever the keys, a receipt by which an ISP
-//     applied an assertion not logged before it is a finding: enforcement
-//     the log does not show.
+//     protocol.VerifyReceipt. A verified announcement that conflicts
+//     (spec/SPEC.md §12.3) with one logged before it and still valid at its
+//     issued_at, a prefix two ISPs claim or an ISP name two keys announce,
+//     is a finding. Whatever the keys, a receipt by which an ISP applied an
+//     assertion not logged before it is a finding: enforcement the log does
+//     not show.
 //
 // Each problem is a Finding with a stable FindingKind and the index of the
 // entry, and the spec/SPEC.md §8 code where one applies. A log whose

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -36,6 +37,8 @@ type auditor struct {
 	creds  map[protocol.ID]*credential
 	revs   map[protocol.ID]*revocation
 	passed []passed
+	// announcements are the announcements that verified, in log order.
+	announcements []*protocol.SignedAnnouncement
 	// parts assembles records stored in part entries; sections holds the
 	// digests of the sections that assertions logged so far name.
 	parts    tlog.Assembler
@@ -581,15 +584,43 @@ func (a *auditor) announcement(e *entry) {
 	if len(a.cfg.ISPs) == 0 {
 		return
 	}
-	_, err := protocol.VerifyAnnouncement(e.data, a.cfg.ISPs, ann.IssuedAt)
+	sa, err := protocol.VerifyAnnouncement(e.data, a.cfg.ISPs, ann.IssuedAt)
 	switch {
 	case err == nil:
+		a.conflicts(e, sa)
 	case protocol.CodeOf(err) == protocol.CodeUntrustedISP:
 		a.find(e, FindingUntrustedISP, "", err)
 	case signatureFailure(err):
 		a.find(e, FindingBadSignature, "", err)
 	default:
 		a.find(e, FindingInvalidAnnouncement, "", err)
+	}
+}
+
+// conflicts reports the conflicts (spec/SPEC.md §12.3) that announcement
+// sa, at entry e, makes with the verified announcements logged before it
+// that are still valid at its issued_at: a prefix two ISPs announce, or an
+// ISP name announced by two keys. The claimants' directories leave such
+// prefixes and ISPs out; the finding makes the dispute public.
+func (a *auditor) conflicts(e *entry, sa *protocol.SignedAnnouncement) {
+	at := sa.Announcement.IssuedAt
+	live := []*protocol.SignedAnnouncement{sa}
+	for _, prev := range a.announcements {
+		if !prev.Announcement.NotAfter.Before(at) {
+			live = append(live, prev)
+		}
+	}
+	a.announcements = append(a.announcements, sa)
+	_, conflicts := protocol.DirectoryOf(live)
+	for _, c := range conflicts {
+		if !slices.Contains(c.Announcements, sa.ID) {
+			continue
+		}
+		if c.Prefix.IsValid() {
+			a.find(e, FindingAnnouncementConflict, fmt.Sprintf("prefix %s is announced by %s", c.Prefix, strings.Join(c.ISPs, " and ")), nil)
+		} else {
+			a.find(e, FindingAnnouncementConflict, fmt.Sprintf("ISP %s is announced by %d keys", c.ISPs[0], len(c.Announcements)), nil)
+		}
 	}
 }
 

@@ -169,6 +169,10 @@ func TestFindings(t *testing.T) {
 	ispKey, stranger := newKey(t, sign.Ed25519), newKey(t, sign.Ed25519)
 	add(announcement(t, ispKey, w, at(20)))
 	expect(add(announcement(t, stranger, w, at(21))), audit.FindingUntrustedISP, protocol.CodeUntrustedISP)
+	// Another trusted ISP claims isp-a's prefix while isp-a's announcement
+	// is live: a dispute no claimant resolves, made public.
+	otherISP := newKey(t, sign.Ed25519)
+	expect(add(announcementFor(t, otherISP, w, "isp-b", at(22))), audit.FindingAnnouncementConflict, "")
 	add(receipt(t, ispKey, protocol.Receipt{Assertion: assertionID(t, applied), Verdict: protocol.VerdictApplied, Pairs: 3, Until: at(600)}, at(30)))
 	add(receipt(t, ispKey, protocol.Receipt{Assertion: protocol.IDOf([]byte("elsewhere")), Verdict: protocol.VerdictRejected, Code: "NOT_LOGGED"}, at(31)))
 	expect(add(receipt(t, ispKey, protocol.Receipt{Assertion: protocol.IDOf([]byte("secret")), Verdict: protocol.VerdictApplied, Pairs: 1, Until: at(600)}, at(32))),
@@ -180,7 +184,7 @@ func TestFindings(t *testing.T) {
 	dir := t.TempDir()
 	rawLog(t, key, dir, entries)
 	report, err := audit.Audit(t.Context(), audit.Config{Source: dir, LogKey: key.verifier, Registrars: w.trusted(),
-		ISPs: []*sign.PublicKey{ispKey.Public()}})
+		ISPs: []*sign.PublicKey{ispKey.Public(), otherISP.Public()}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -191,7 +195,7 @@ func TestFindings(t *testing.T) {
 	wantEntries := map[audit.EntryKind]int{
 		audit.EntryCredential: 8, audit.EntryRevocation: 3, audit.EntryAssertion: 14,
 		audit.EntrySection: 2, audit.EntryUndecodable: 2, audit.EntryUnknown: 1,
-		audit.EntryAnnouncement: 2, audit.EntryReceipt: 4,
+		audit.EntryAnnouncement: 3, audit.EntryReceipt: 4,
 	}
 	for k, n := range wantEntries {
 		if report.Entries[k] != n {
@@ -213,8 +217,15 @@ func TestFindings(t *testing.T) {
 // time.
 func announcement(t testing.TB, key *sign.PrivateKey, w *world, issued time.Time) []byte {
 	t.Helper()
+	return announcementFor(t, key, w, "isp-a", issued)
+}
+
+// announcementFor signs an announcement of isp by key, for 192.0.0.0/8,
+// issued at the given time.
+func announcementFor(t testing.TB, key *sign.PrivateKey, w *world, isp string, issued time.Time) []byte {
+	t.Helper()
 	env, _, err := protocol.SignAnnouncement(key, protocol.Announcement{
-		ISP: "isp-a", Region: "DE", PeerID: "12D3KooWD3eckifWpRn9wQpMG9R9hX3sD158z7EqHWmweQAJU5SA",
+		ISP: isp, Region: "DE", PeerID: "12D3KooWD3eckifWpRn9wQpMG9R9hX3sD158z7EqHWmweQAJU5SA",
 		Recipient: w.directory.ISPs[0].Recipient, Prefixes: []netip.Prefix{netip.MustParsePrefix("192.0.0.0/8")},
 		IssuedAt: issued, NotAfter: issued.Add(24 * time.Hour),
 	})

@@ -76,6 +76,10 @@ const (
 	// FindingInvalidAnnouncement: an announcement by a trusted ISP key
 	// that fails verification for another reason.
 	FindingInvalidAnnouncement FindingKind = "invalid-announcement"
+	// FindingAnnouncementConflict: a verified announcement that claims a
+	// prefix another ISP's live announcement claims, or announces an ISP
+	// name another key announces (spec/SPEC.md §12.3).
+	FindingAnnouncementConflict FindingKind = "announcement-conflict"
 	// FindingUnloggedEnforcement: a receipt by which an ISP applied an
 	// assertion that is not logged before the receipt.
 	FindingUnloggedEnforcement FindingKind = "unlogged-enforcement"
