@@ -173,6 +173,27 @@ func SignAnnouncement(key *sign.PrivateKey, a Announcement) ([]byte, ID, error) 
 // is signed by that key, and that it is valid at now within the default
 // clock skew (NOT_YET_VALID, EXPIRED).
 func VerifyAnnouncement(data []byte, trusted []*sign.PublicKey, now time.Time) (*SignedAnnouncement, error) {
+	sa, err := VerifyAnnouncementSignature(data, trusted)
+	if err != nil {
+		return nil, err
+	}
+	a := &sa.Announcement
+	if now.Add(DefaultClockSkew).Before(a.IssuedAt) {
+		return nil, errorf(CodeNotYetValid, "announcement of %s is issued at %s, in the future", a.ISP, a.IssuedAt.Format(time.RFC3339))
+	}
+	if now.Add(-DefaultClockSkew).After(a.NotAfter) {
+		return nil, errorf(CodeExpired, "announcement of %s expired at %s", a.ISP, a.NotAfter.Format(time.RFC3339))
+	}
+	return sa, nil
+}
+
+// VerifyAnnouncementSignature performs steps A1 and A2 of spec/SPEC.md
+// §12.2 alone: it decodes an announcement and checks that its issuer is one
+// of the trusted ISP keys (UNTRUSTED_ISP) and that it is signed by that key.
+// It judges no time, so its answer does not change with the clock: a log,
+// which records announcements whatever their validity, uses it. A claimant
+// building its directory uses VerifyAnnouncement.
+func VerifyAnnouncementSignature(data []byte, trusted []*sign.PublicKey) (*SignedAnnouncement, error) {
 	sa, err := DecodeAnnouncement(data)
 	if err != nil {
 		return nil, err
@@ -184,12 +205,6 @@ func VerifyAnnouncement(data []byte, trusted []*sign.PublicKey, now time.Time) (
 	}
 	if err := verifySignature(sa.Envelope, trusted[i], "announcement"); err != nil {
 		return nil, err
-	}
-	if now.Add(DefaultClockSkew).Before(a.IssuedAt) {
-		return nil, errorf(CodeNotYetValid, "announcement of %s is issued at %s, in the future", a.ISP, a.IssuedAt.Format(time.RFC3339))
-	}
-	if now.Add(-DefaultClockSkew).After(a.NotAfter) {
-		return nil, errorf(CodeExpired, "announcement of %s expired at %s", a.ISP, a.NotAfter.Format(time.RFC3339))
 	}
 	return sa, nil
 }

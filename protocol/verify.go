@@ -94,8 +94,29 @@ func verifySignature(env *dsse.Envelope, key *sign.PublicKey, what string) error
 
 // VerifyChain decodes and verifies a credential chain given root first:
 // signatures up to a trusted registrar, links naming each other, each
-// delegation no wider than its parent, then CheckChain at now.
+// delegation no wider than its parent (VerifyChainSignatures), then
+// CheckChain at now.
 func (v *Verifier) VerifyChain(envelopes [][]byte, now time.Time) (*Chain, error) {
+	c, err := v.VerifyChainSignatures(envelopes)
+	if err != nil {
+		return nil, err
+	}
+	if err := v.CheckChain(c, now); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// VerifyChainSignatures decodes and verifies a credential chain given root
+// first as VerifyChain does, without CheckChain: the root is issued and
+// signed by a trusted registrar (UNTRUSTED_REGISTRAR, WRONG_KEY,
+// BAD_SIGNATURE), a delegation names its parent and is signed by the
+// parent's subject (CHAIN_BROKEN, WRONG_KEY, BAD_SIGNATURE) and is no
+// wider than its parent (DELEGATION_WIDER). It judges neither time nor
+// revocation, so its answer does not change with the clock: a log, which
+// records credentials whatever their validity, uses it. A verifier deciding
+// on an assertion uses VerifyChain.
+func (v *Verifier) VerifyChainSignatures(envelopes [][]byte) (*Chain, error) {
 	if len(envelopes) == 0 {
 		return nil, errorf(CodeMalformed, "empty credential chain")
 	}
@@ -133,9 +154,6 @@ func (v *Verifier) VerifyChain(envelopes [][]byte, now time.Time) (*Chain, error
 			}
 		}
 		c.Links = append(c.Links, sc)
-	}
-	if err := v.CheckChain(c, now); err != nil {
-		return nil, err
 	}
 	return c, nil
 }
@@ -256,14 +274,7 @@ func (v *Verifier) Verify(bundle []byte, chain *Chain, isp *ISP, now time.Time) 
 	}
 	a := &sa.Assertion
 	// 2. Signature by the credential's subject.
-	leaf := chain.Leaf()
-	if a.Credential != leaf.ID {
-		return nil, errorf(CodeChainBroken, "assertion names credential %s, chain ends in %s", a.Credential, leaf.ID)
-	}
-	if a.Claimant != leaf.Subject.ID() {
-		return nil, errorf(CodeWrongKey, "assertion claimant %s is not the credential's subject %s", a.Claimant, leaf.Subject.ID())
-	}
-	if err := verifySignature(sa.Envelope, leaf.Subject, "assertion"); err != nil {
+	if err := VerifyAssertionSignature(sa, chain.Leaf()); err != nil {
 		return nil, err
 	}
 	// 3. Credential chain: revocation, time, work, scope.
@@ -310,6 +321,23 @@ func (v *Verifier) Verify(bundle []byte, chain *Chain, isp *ISP, now time.Time) 
 	}
 	va.Section = sc
 	return va, nil
+}
+
+// VerifyAssertionSignature performs step 2 of the verification algorithm
+// (spec/SPEC.md §6.4) alone: the assertion names the credential cred
+// (CHAIN_BROKEN), its claimant is cred's subject (WRONG_KEY), and its
+// envelope verifies with that subject's key (WRONG_KEY, BAD_SIGNATURE). It
+// judges nothing else: neither cred's own chain, nor time, work, scope or
+// replay. A log uses it for an assertion under a credential it holds.
+func VerifyAssertionSignature(sa *SignedAssertion, cred *SignedCredential) error {
+	a := &sa.Assertion
+	if a.Credential != cred.ID {
+		return errorf(CodeChainBroken, "assertion names credential %s, not %s", a.Credential, cred.ID)
+	}
+	if a.Claimant != cred.Subject.ID() {
+		return errorf(CodeWrongKey, "assertion claimant %s is not the credential's subject %s", a.Claimant, cred.Subject.ID())
+	}
+	return verifySignature(sa.Envelope, cred.Subject, "assertion")
 }
 
 func openSection(sa *SignedAssertion, isp *ISP) (*SectionContent, error) {

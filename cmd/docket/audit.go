@@ -79,19 +79,11 @@ docket audit http://127.0.0.1:8080 --log-key docket.example/log+336a1b5b+AbTMQ6e
 		if *required < 0 || *required > len(witnesses) {
 			return usagef(c.name, "--witnesses-required %d: give a number from 0 to the %d --witness keys", *required, len(witnesses))
 		}
-		for _, path := range registrars {
-			k, err := readPublicKey(path)
-			if err != nil {
-				return err
-			}
-			cfg.Registrars = append(cfg.Registrars, k)
+		if cfg.Registrars, err = readPublicKeys(registrars); err != nil {
+			return err
 		}
-		for _, path := range isps {
-			k, err := readPublicKey(path)
-			if err != nil {
-				return err
-			}
-			cfg.ISPs = append(cfg.ISPs, k)
+		if cfg.ISPs, err = readPublicKeys(isps); err != nil {
+			return err
 		}
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 		defer stop()

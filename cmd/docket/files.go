@@ -82,6 +82,19 @@ func readPublicKey(path string) (*sign.PublicKey, error) {
 	return key, nil
 }
 
+// readPublicKeys reads PEM public key files.
+func readPublicKeys(paths []string) ([]*sign.PublicKey, error) {
+	var keys []*sign.PublicKey
+	for _, path := range paths {
+		k, err := readPublicKey(path)
+		if err != nil {
+			return nil, err
+		}
+		keys = append(keys, k)
+	}
+	return keys, nil
+}
+
 // readIdentity reads an age identity file.
 func readIdentity(path string) (*age.X25519Identity, error) {
 	data, err := readFile(path, maxKeyFile)

@@ -77,14 +77,24 @@ func noteKeygen(stdout io.Writer, name, out, what string, verifierKey func(skey,
 func logServeCommand() *command {
 	c := newCommand("log serve")
 	c.summary = "run a transparency log of signed objects"
-	c.synopsis = "--dir DIR --key FILE [--listen ADDR] [--witness VKEY=URL... [--witnesses-required K]]"
+	c.synopsis = "--dir DIR --key FILE [--registrar PUB... [--isp PUB...]] [--listen ADDR] [--witness VKEY=URL... [--witnesses-required K]]"
 	c.description = `
 Run a transparency log stored in DIR (created if missing), signing
 checkpoints with the key in FILE (from "docket log keygen"), and serve it
 over HTTP on ADDR until interrupted: the c2sp.org/tlog-tiles read endpoints
 (/checkpoint, /tile/...) and POST /add, which takes one signed object
-(credential, revocation or assertion bundle) and answers with its inclusion
-proof once a checkpoint covers it. See package node/tlog for the formats.
+(credential, revocation, assertion bundle, announcement or receipt) and
+answers with its inclusion proof once a checkpoint covers it. See package
+node/tlog for the formats.
+
+With --registrar, the log verifies the signature of every object before
+appending it: a root credential must be signed by a --registrar key; a
+delegation, an assertion or a revocation must be signed by a key that a
+credential already in the log (or a --registrar) gives, so submit
+credentials first; an announcement or receipt must be signed by an --isp
+key. It judges no time, scope or revocation status: an expired credential
+is logged. Without --registrar the log is open: it checks structure only
+and verifies no signature.
 
 With --witness, every checkpoint is first submitted to the witnesses
 (c2sp.org/tlog-witness) and published only once K of them (default: all)
@@ -95,7 +105,8 @@ new log starts, as its first checkpoint is cosigned too.
 
 Logs to standard error.`
 	c.example = `
-docket log serve --dir /var/lib/docket/log --key log.key --listen 127.0.0.1:8080
+docket log serve --dir /var/lib/docket/log --key log.key --listen 127.0.0.1:8080 \
+    --registrar keys/registrar.pub --isp keys/isp-a.pub --isp keys/isp-b.pub
 docket log serve --dir /var/lib/docket/log --key log.key \
     --witness witness1.example+9c6258c2+BFhT+y21KfikhFtHoi8r0EWUrS8z899pZ0Nt4dZe2Mcl=http://127.0.0.1:8081 \
     --witness witness2.example+2c193cb6+BF8cWbebZ8HYRfTGk7N/YkWHeq9n795Lw7qroKtkFeis=http://127.0.0.1:8082`
@@ -105,11 +116,24 @@ docket log serve --dir /var/lib/docket/log --key log.key \
 	var witnesses stringList
 	c.flags.Var(&witnesses, "witness", "a witness that must cosign checkpoints, `VKEY=URL` (repeatable)")
 	required := c.flags.Int("witnesses-required", 0, "how many witnesses, `K`, must cosign each checkpoint (default: all)")
+	var registrars, isps stringList
+	c.flags.Var(&registrars, "registrar", "a trusted registrar's public key `PUB`: verify every object's signature (repeatable)")
+	c.flags.Var(&isps, "isp", "a trusted ISP's public signing key `PUB`, the signer of announcements and receipts (repeatable; needs --registrar)")
 	c.run = func(_ []string, stdout io.Writer) error {
 		if *dir == "" || *keyPath == "" {
 			return usagef(c.name, "--dir and --key are required")
 		}
+		if len(isps) > 0 && len(registrars) == 0 {
+			return usagef(c.name, "--isp needs --registrar: a log verifies signatures only when it trusts a registrar")
+		}
 		cfg := tlog.Config{Dir: *dir, WitnessesRequired: *required}
+		var err error
+		if cfg.Registrars, err = readPublicKeys(registrars); err != nil {
+			return err
+		}
+		if cfg.ISPs, err = readPublicKeys(isps); err != nil {
+			return err
+		}
 		for _, s := range witnesses {
 			w, err := parseWitness(s)
 			if err != nil {
@@ -165,6 +189,11 @@ func serveLog(ctx context.Context, stdout io.Writer, listen string, cfg tlog.Con
 		return err
 	}
 	fmt.Fprintf(stdout, "log %s serving on http://%s\n", l.Origin(), ln.Addr())
+	if len(cfg.Registrars) == 0 {
+		fmt.Fprintln(stdout, "signatures are not checked: no --registrar was given, so the log appends every well-formed object")
+	} else {
+		fmt.Fprintf(stdout, "signatures are checked: %d registrar and %d ISP keys trusted\n", len(cfg.Registrars), len(cfg.ISPs))
+	}
 	err = serveUntil(ctx, ln, l.Handler())
 	closing, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -207,8 +236,10 @@ func logSubmitCommand() *command {
 Submit the signed object in FILE (a credential, a revocation or an assertion
 bundle, exactly as written by docket) to the transparency log at URL and
 print the inclusion proof it returns: {"index", "checkpoint", "inclusion"},
-described in package node/tlog. The object is checked first as the log
-checks it, so a malformed one is not sent.`
+described in package node/tlog. The object's structure is checked first as
+the log checks it, so a malformed one is not sent; a log that verifies
+signatures (log serve --registrar) may still refuse it, for example a
+delegation or assertion whose credential it does not hold yet.`
 	c.example = `
 docket log submit --url http://127.0.0.1:8080 holder.cred.json`
 	c.args = 1

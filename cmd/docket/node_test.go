@@ -192,6 +192,7 @@ func TestNodeProcesses(t *testing.T) {
 	editConfig(t, dirs["registry"], func(c *daemon.Config) {
 		c.Log.Listen = "127.0.0.1:0"
 		c.Trust.Witnesses = trustWitness
+		c.Trust.ISPs = []string{filepath.Join(dirs["isp-a"], "keys", "isp.pub"), filepath.Join(dirs["isp-b"], "keys", "isp.pub")}
 	})
 	reg := startNode(t, dirs["registry"])
 

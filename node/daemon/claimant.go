@@ -50,10 +50,16 @@ type claimantRole struct {
 	dir       protocol.Directory
 	conflicts []protocol.Conflict
 	changed   chan struct{}
+
+	// chainLogged is closed once logChain has logged the credentials: a
+	// log that verifies signatures takes an assertion only under a
+	// credential it holds.
+	chainLogged chan struct{}
 }
 
 func newClaimant(d *Daemon) *claimantRole {
-	return &claimantRole{d: d, s: d.set.claimant, log: d.log.With("role", RoleClaimant), changed: make(chan struct{})}
+	return &claimantRole{d: d, s: d.set.claimant, log: d.log.With("role", RoleClaimant), changed: make(chan struct{}),
+		chainLogged: make(chan struct{})}
 }
 
 // rebuild builds the directory again from the announcements the node
@@ -139,6 +145,11 @@ func (c *claimantRole) publish(ctx context.Context, bundle []byte) (*Published, 
 	case sa.Envelope.Verify(c.s.key.Public()) != nil:
 		return nil, &publishError{fmt.Errorf("assertion %s is not signed by this claimant's key %s", sa.ID, c.s.key.Public().ID())}
 	}
+	select {
+	case <-c.chainLogged:
+	case <-ctx.Done():
+		return nil, fmt.Errorf("assertion %s is not published: the claimant's credentials are not logged yet: %w", sa.ID, ctx.Err())
+	}
 	proof, l, err := c.d.logs.submit(ctx, tlog.KindAssertion, bundle)
 	if err != nil {
 		c.d.metrics.published.WithLabelValues("log_failed").Inc()
@@ -188,6 +199,7 @@ func (c *claimantRole) logChain(ctx context.Context) {
 		case <-time.After(retryInterval):
 		}
 	}
+	close(c.chainLogged)
 	c.log.Info("credential chain logged", "credentials", len(c.s.chain))
 }
 

@@ -112,11 +112,16 @@ type AdminConfig struct {
 // TrustConfig names what the node trusts.
 type TrustConfig struct {
 	// Registrars are PEM files of the registrars' public keys: the roots
-	// of credential chains. Required by the isp role.
+	// of credential chains. Required by the isp role. A log role verifies
+	// the signature of every submission when some are given, and is an
+	// open log, checking structure only, when none are (package
+	// node/tlog, Config.Registrars).
 	Registrars []string `toml:"registrars,omitempty"`
 	// ISPs are PEM files of the ISPs' public signing keys: their
 	// announcements route a claimant's sections, and their receipts are
-	// verified against them. Required by the claimant role.
+	// verified against them. Required by the claimant role. A log role
+	// with Registrars takes announcements and receipts signed by these
+	// keys only.
 	ISPs []string `toml:"isps,omitempty"`
 	// Logs are the transparency logs the node trusts: an ISP enforces
 	// only assertions with an inclusion proof from one of them, objects

@@ -38,8 +38,6 @@ func TestFederation(t *testing.T) {
 	logCfg.Roles = append(logCfg.Roles, daemon.RoleAuditor)
 	logCfg.Auditor = &daemon.AuditorConfig{Interval: "1s"}
 	logCfg.Trust.Logs = []daemon.TrustedLog{{Key: w.logVKey}}
-	logCfg.Trust.Registrars = []string{w.path("registrar.pub")}
-	logCfg.Trust.ISPs = []string{w.path("isp-a.pub"), w.path("isp-b.pub")}
 	logCfg.Admin.Listen = "127.0.0.1:0"
 	logNode := start(t, "log", logCfg)
 	logURL := logNode.RunInfo().Log

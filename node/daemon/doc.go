@@ -54,6 +54,12 @@
 // each log it can read with a node/logclient Client whose state is kept in
 // DATA_DIR/follow, so that a split view is detected across restarts.
 //
+// A node's log role verifies the signature of every object submitted to it
+// with the node's trust.registrars and trust.isps (node/tlog), and takes
+// an assertion only under a credential it holds: a claimant therefore
+// logs its credential chain before it publishes any assertion. With no
+// trusted registrar the log is open and verifies no signature.
+//
 // An ISP hands up to eight messages at once to its pipeline, which
 // verifies them in parallel and decides one at a time; the workers mostly
 // wait for the log to take their receipts, which it does in batches.

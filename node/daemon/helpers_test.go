@@ -158,9 +158,13 @@ func (w *world) trustLog(cfg *daemon.Config, url string) {
 	cfg.Trust.Logs = []daemon.TrustedLog{{Key: w.logVKey, URL: url}}
 }
 
+// logConfig is a log node that verifies signatures: it trusts the
+// registrar and both ISPs.
 func (w *world) logConfig(t testing.TB) *daemon.Config {
 	cfg := w.base(t, daemon.RoleLog)
 	cfg.Log = &daemon.LogConfig{Key: w.path("log.key"), Listen: "127.0.0.1:0"}
+	cfg.Trust.Registrars = []string{w.path("registrar.pub")}
+	cfg.Trust.ISPs = []string{w.path("isp-a.pub"), w.path("isp-b.pub")}
 	return cfg
 }
 

@@ -84,7 +84,10 @@ func (d *Daemon) startWitness() error {
 // and over the log-add protocol, cosigned by the trusted witnesses.
 func (d *Daemon) startLog(ctx context.Context) error {
 	ls := d.set.log
-	cfg := tlog.Config{Dir: ls.dir, Signer: ls.signer, Logger: d.log.With("role", RoleLog)}
+	// The log verifies signatures with the node's trusted registrars and
+	// ISP keys; with no registrar it is an open log.
+	cfg := tlog.Config{Dir: ls.dir, Signer: ls.signer, Registrars: d.set.registrars, ISPs: d.set.isps,
+		Logger: d.log.With("role", RoleLog)}
 	for i, k := range d.set.witnessKeys {
 		cfg.Witnesses = append(cfg.Witnesses, tlog.Witness{Key: k, URL: d.set.witnessURLs[i]})
 	}
@@ -100,6 +103,9 @@ func (d *Daemon) startLog(ctx context.Context) error {
 	if err != nil {
 		ln.Close()
 		return err
+	}
+	if len(cfg.Registrars) == 0 {
+		d.log.Warn("the log is open: it verifies no signature, as trust.registrars is empty", "role", RoleLog)
 	}
 	d.tlog = l
 	d.logs.local = l

@@ -74,6 +74,12 @@ listen = {{q .AdminListen}}
 
 [trust]
 # PEM public keys of the registrars whose credentials this node accepts.
+{{- if .Has "log"}}
+# The log verifies the signature of every object submitted to it with these
+# keys and the ISP keys below (list every ISP of the federation there, or
+# their announcements and receipts are refused); with no registrar it
+# verifies none.
+{{- end}}
 registrars = [{{if .Has "registrar"}}"keys/registrar.pub"{{end}}]
 # PEM public keys of the ISPs whose announcements (and receipts) it trusts.
 isps = [{{if .Has "isp"}}"keys/isp.pub"{{end}}]

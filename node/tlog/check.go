@@ -38,7 +38,9 @@ const MaxSubmissionSize = protocol.MaxAssertionBundle
 // decodes data with protocol.DecodeCredential, DecodeRevocation,
 // DecodeAssertion, DecodeAnnouncement or DecodeReceipt, so it checks
 // structure and signature-independent validity only: it verifies no
-// signature and judges no policy or trust.
+// signature and judges no policy or trust. A Log whose Config names
+// registrars also verifies signatures before it appends (see Config); a
+// client can check only what Check does without the log's state.
 //
 // A rejection is an error for which protocol.CodeOf returns the code: the
 // decoder's (protocol.CodeOversize for an object over its kind's limit),
@@ -46,32 +48,51 @@ const MaxSubmissionSize = protocol.MaxAssertionBundle
 // protocol.CodeUnknownPayloadType for an unknown kind or payload type.
 // Check is pure: it does no I/O.
 func Check(kind Kind, data []byte) (Kind, error) {
+	d, err := decode(kind, data)
+	return d.kind, err
+}
+
+// decoded is a submission that Check accepts, decoded: exactly one of the
+// pointers is set, the one of its kind.
+type decoded struct {
+	kind         Kind
+	data         []byte
+	credential   *protocol.SignedCredential
+	revocation   *protocol.SignedRevocation
+	assertion    *protocol.SignedAssertion
+	announcement *protocol.SignedAnnouncement
+	receipt      *protocol.SignedReceipt
+}
+
+// decode is Check, keeping the decoded object.
+func decode(kind Kind, data []byte) (decoded, error) {
+	d := decoded{kind: kind, data: data}
 	if len(data) > MaxSubmissionSize {
-		return kind, &protocol.Error{Code: protocol.CodeOversize,
+		return d, &protocol.Error{Code: protocol.CodeOversize,
 			Msg: fmt.Sprintf("submission is %d bytes, more than the largest object the spec allows (%d)", len(data), MaxSubmissionSize)}
 	}
 	var err error
 	if kind == KindAuto {
-		if kind, err = detect(data); err != nil {
-			return kind, err
+		if d.kind, err = detect(data); err != nil {
+			return d, err
 		}
 	}
-	switch kind {
+	switch d.kind {
 	case KindCredential:
-		_, err = protocol.DecodeCredential(data)
+		d.credential, err = protocol.DecodeCredential(data)
 	case KindRevocation:
-		_, err = protocol.DecodeRevocation(data)
+		d.revocation, err = protocol.DecodeRevocation(data)
 	case KindAssertion:
-		_, err = protocol.DecodeAssertion(data)
+		d.assertion, err = protocol.DecodeAssertion(data)
 	case KindAnnouncement:
-		_, err = protocol.DecodeAnnouncement(data)
+		d.announcement, err = protocol.DecodeAnnouncement(data)
 	case KindReceipt:
-		_, err = protocol.DecodeReceipt(data)
+		d.receipt, err = protocol.DecodeReceipt(data)
 	default:
-		return kind, &protocol.Error{Code: protocol.CodeUnknownPayloadType,
-			Msg: fmt.Sprintf("unknown kind %q: use credential, revocation, assertion, announcement or receipt", kind)}
+		return d, &protocol.Error{Code: protocol.CodeUnknownPayloadType,
+			Msg: fmt.Sprintf("unknown kind %q: use credential, revocation, assertion, announcement or receipt", d.kind)}
 	}
-	return kind, err
+	return d, err
 }
 
 // detect tells the kind of an object from its members: a bundle has

@@ -156,17 +156,19 @@ func objectEntries(object []byte) [][]byte {
 // any bundle of an assertion (an ISP holding its own section) can compute
 // the entries its bundle maps to and check their inclusion proofs.
 func Entries(kind Kind, data []byte) ([][]byte, error) {
-	kind, err := Check(kind, data)
+	d, err := decode(kind, data)
 	if err != nil {
 		return nil, err
 	}
-	if kind != KindAssertion {
-		return objectEntries(data), nil
+	return d.entries()
+}
+
+// entries returns the entries of a decoded submission, as Entries does.
+func (d *decoded) entries() ([][]byte, error) {
+	if d.kind != KindAssertion {
+		return objectEntries(d.data), nil
 	}
-	sa, err := protocol.DecodeAssertion(data)
-	if err != nil {
-		return nil, err // Check accepted data, so this does not happen
-	}
+	sa := d.assertion
 	object, err := protocol.EncodeBundle(sa.RawEnvelope, nil)
 	if err != nil {
 		return nil, fmt.Errorf("failed to encode assertion object: %w", err)

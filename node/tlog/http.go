@@ -140,7 +140,7 @@ func (l *Log) serveAdd(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusBadRequest, ErrorResponse{Message: fmt.Sprintf("unknown format %q: use json or tlog-proof", format)})
 		return
 	}
-	entries, err := Entries(Kind(q.Get("kind")), data)
+	d, entries, err := l.prepare(Kind(q.Get("kind")), data)
 	if err == nil && format == "tlog-proof" && !ObjectFitsOneEntry(entries) {
 		writeJSON(w, http.StatusNotAcceptable, ErrorResponse{Message: fmt.Sprintf(
 			"the object is longer than one entry (%d bytes) and stored in parts, and a tlog-proof proves one entry: ask for the JSON proof", MaxEntrySize)})
@@ -148,7 +148,7 @@ func (l *Log) serveAdd(w http.ResponseWriter, r *http.Request) {
 	}
 	var proof *Proof
 	if err == nil {
-		proof, err = l.submitEntries(r.Context(), entries)
+		proof, err = l.commit(r.Context(), d, entries)
 	}
 	var perr *protocol.Error
 	switch {

@@ -12,6 +12,8 @@ import (
 	"github.com/transparency-dev/tessera"
 	"github.com/transparency-dev/tessera/storage/posix"
 	"golang.org/x/mod/sumdb/note"
+
+	"github.com/docket-project/docket/crypto/sign"
 )
 
 // Defaults of Config, tuned for latency and throughput: a submission waits
@@ -68,6 +70,23 @@ type Config struct {
 	// WitnessTimeout bounds the wait for cosignatures of one checkpoint.
 	// Default DefaultWitnessTimeout.
 	WitnessTimeout time.Duration
+	// Registrars are the public keys of the registrars the log trusts: the
+	// signers of root credentials (those with no parent) and, with the
+	// subjects of the credentials they grant, of revocations (spec/SPEC.md
+	// §7.3). With none, the log is open: it checks each submission's
+	// structure only, as Check does, and verifies no signature. With some,
+	// it also verifies the signature of every submission before appending
+	// it, and refuses one that does not verify, or whose signer it cannot
+	// tell from the keys it trusts and the credentials it holds, with the
+	// code of spec/SPEC.md §8 (see the package documentation). Default:
+	// none, an open log.
+	Registrars []*sign.PublicKey
+	// ISPs are the public signing keys of the ISPs the log trusts: the
+	// signers of announcements and receipts. A log with Registrars refuses
+	// an announcement or receipt signed by any other key with
+	// UNTRUSTED_ISP, so with Registrars and no ISPs it takes neither. An
+	// open log ignores ISPs.
+	ISPs []*sign.PublicKey
 	// Logger receives the log's events. Default: discard them.
 	Logger *slog.Logger
 }
@@ -82,6 +101,7 @@ type Log struct {
 	prover     *prover
 	dedup      *dedup
 	dedupReady chan struct{} // closed once the dedup index holds every entry present at Open
+	trust      *trust        // nil for an open log
 	shutdown   func(context.Context) error
 	cancel     context.CancelFunc
 	logger     *slog.Logger
@@ -132,10 +152,20 @@ func Open(ctx context.Context, cfg Config) (*Log, error) {
 		cancel()
 		return nil, fmt.Errorf("failed to open log: %w", err)
 	}
+	var tr *trust
+	if len(cfg.Registrars) > 0 {
+		if tr, err = openTrust(cfg.Dir, cfg); err != nil {
+			cancel()
+			return nil, fmt.Errorf("failed to open log: %w", errors.Join(err, dd.close()))
+		}
+	}
 	fail := func(err error) (*Log, error) {
 		cancel()
 		if cerr := dd.close(); cerr != nil {
 			err = errors.Join(err, cerr)
+		}
+		if tr != nil {
+			err = errors.Join(err, tr.close())
 		}
 		return nil, fmt.Errorf("failed to open log: %w", err)
 	}
@@ -163,6 +193,7 @@ func Open(ctx context.Context, cfg Config) (*Log, error) {
 		prover:     &prover{tiles: reader.ReadTile},
 		dedup:      dd,
 		dedupReady: make(chan struct{}),
+		trust:      tr,
 		shutdown:   shutdown,
 		cancel:     cancel,
 		logger:     cfg.Logger,
@@ -172,7 +203,8 @@ func Open(ctx context.Context, cfg Config) (*Log, error) {
 	}
 	go l.published.run(run)
 	go l.awaitDedup(run, integrated)
-	l.logger.Info("log opened", "dir", cfg.Dir, "origin", l.origin, "size", integrated)
+	l.logger.Info("log opened", "dir", cfg.Dir, "origin", l.origin, "size", integrated,
+		"verifies_signatures", tr != nil, "registrars", len(cfg.Registrars), "isps", len(cfg.ISPs))
 	return l, nil
 }
 
@@ -211,6 +243,11 @@ func (l *Log) Close(ctx context.Context) error {
 	l.cancel()
 	if derr := l.dedup.close(); derr != nil {
 		err = errors.Join(err, derr)
+	}
+	if l.trust != nil {
+		if terr := l.trust.close(); terr != nil {
+			err = errors.Join(err, terr)
+		}
 	}
 	if err != nil {
 		return fmt.Errorf("failed to close log: %w", err)

@@ -24,6 +24,8 @@ import (
 	"golang.org/x/mod/sumdb/note"
 	sumtlog "golang.org/x/mod/sumdb/tlog"
 
+	"github.com/docket-project/docket/crypto/dsse"
+	"github.com/docket-project/docket/crypto/sign"
 	"github.com/docket-project/docket/node/tlog"
 	"github.com/docket-project/docket/protocol"
 )
@@ -41,6 +43,9 @@ type testLog struct {
 	url      string
 	signer   note.Signer
 	verifier note.Verifier
+	// registrars and isps are the keys the log trusts; with no registrars
+	// it is an open log.
+	registrars, isps []*sign.PublicKey
 
 	mu    sync.Mutex
 	tiles map[string][]byte // tiles and entry bundles read, by path
@@ -64,10 +69,21 @@ func newKey(t testing.TB) (note.Signer, note.Verifier) {
 	return signer, verifier
 }
 
+// newTestLog opens an open log: it verifies no signature.
 func newTestLog(t testing.TB) *testLog {
 	t.Helper()
 	signer, verifier := newKey(t)
 	tl := &testLog{dir: t.TempDir(), signer: signer, verifier: verifier, tiles: map[string][]byte{}}
+	tl.open(t)
+	return tl
+}
+
+// newTrustedLog opens a log that trusts o's registrar and ISP keys.
+func newTrustedLog(t testing.TB, o *objects) *testLog {
+	t.Helper()
+	signer, verifier := newKey(t)
+	tl := &testLog{dir: t.TempDir(), signer: signer, verifier: verifier, tiles: map[string][]byte{},
+		registrars: []*sign.PublicKey{o.registrar.Public()}, isps: []*sign.PublicKey{o.isp.Public()}}
 	tl.open(t)
 	return tl
 }
@@ -77,9 +93,11 @@ func newTestLog(t testing.TB) *testLog {
 func (tl *testLog) open(t testing.TB) {
 	t.Helper()
 	l, err := tlog.Open(t.Context(), tlog.Config{
-		Dir:    tl.dir,
-		Signer: tl.signer,
-		Logger: slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn})),
+		Dir:        tl.dir,
+		Signer:     tl.signer,
+		Registrars: tl.registrars,
+		ISPs:       tl.isps,
+		Logger:     slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn})),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -389,10 +407,13 @@ func TestDuplicateKeepsIndex(t *testing.T) {
 	}
 }
 
+// TestRejects submits faulty objects to a log that verifies signatures:
+// each is refused with HTTP 400 and its code, by POST /add and by Submit,
+// and the tree stays as it was.
 func TestRejects(t *testing.T) {
 	t.Parallel()
-	tl := newTestLog(t)
 	o := newObjects(t)
+	tl := newTrustedLog(t, o)
 	cred, credID := o.credential(t, "Example Films")
 	rev := o.revocation(t, credID)
 	bundle := o.assertion(t, credID)
@@ -405,37 +426,103 @@ func TestRejects(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Another credential, so that only the fault can be the reason.
-	fresh, _ := o.credential(t, "Fresh Films")
+	fresh, freshID := o.credential(t, "Fresh Films")
+	other, err := sign.Generate(sign.Ed25519)
+	if err != nil {
+		t.Fatal(err)
+	}
+	env, err := dsse.Decode(fresh, protocol.MaxCredentialEnvelope)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The registrar's credential, its signature removed.
+	var m map[string]any
+	if err := json.Unmarshal(fresh, &m); err != nil {
+		t.Fatal(err)
+	}
+	m["signatures"] = []any{}
+	unsigned, err := json.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The registrar's credential, signed by another key that names itself...
+	byOther, err := dsse.Sign(other, env.PayloadType, env.Payload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// ... or that names the registrar's key.
+	forged, err := dsse.Decode(byOther, protocol.MaxCredentialEnvelope)
+	if err != nil {
+		t.Fatal(err)
+	}
+	forged.KeyID = env.KeyID
+	forgedEnv, err := dsse.Encode(forged)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A credential issued by a registrar the log does not trust.
+	rogue := *o
+	rogue.registrar = other
+	untrusted, _ := rogue.credential(t, "Rogue Films")
+	// A delegation of a credential the log does not hold, and an assertion
+	// under it.
+	agent, err := sign.Generate(sign.Ed25519)
+	if err != nil {
+		t.Fatal(err)
+	}
+	orphan, _ := o.delegation(t, fresh, agent)
+	orphanBundle := o.assertion(t, freshID)
+	// An assertion under the logged credential by a key other than its
+	// subject's.
+	notHolder := o.assertionBy(t, other, credID)
+	// The holder may not revoke its own grant.
+	holderKeys := *o
+	holderKeys.registrar = o.holder
+	revByHolder := holderKeys.revocation(t, credID)
 
 	for _, c := range []struct {
 		name  string
 		kind  tlog.Kind
 		entry []byte
 		code  protocol.Code
+		msg   string // in the message, if set
 	}{
-		{"empty", tlog.KindAuto, nil, protocol.CodeMalformed},
-		{"not JSON", tlog.KindAuto, []byte("{"), protocol.CodeMalformed},
-		{"array", tlog.KindAuto, []byte("[]"), protocol.CodeMalformed},
-		{"neither envelope nor bundle", tlog.KindAuto, []byte(`{"a":1}`), protocol.CodeMalformed},
-		{"truncated credential", tlog.KindAuto, fresh[:len(fresh)-1], protocol.CodeMalformed},
-		{"unknown kind", "dispute", fresh, protocol.CodeUnknownPayloadType},
-		{"credential as receipt", tlog.KindReceipt, fresh, protocol.CodeUnknownPayloadType},
-		{"credential as revocation", tlog.KindRevocation, fresh, protocol.CodeUnknownPayloadType},
-		{"revocation as assertion", tlog.KindAssertion, rev, protocol.CodeUnknownField},
-		{"bare assertion envelope", tlog.KindAuto, b.Envelope, protocol.CodeUnknownPayloadType},
+		{"empty", tlog.KindAuto, nil, protocol.CodeMalformed, ""},
+		{"not JSON", tlog.KindAuto, []byte("{"), protocol.CodeMalformed, ""},
+		{"array", tlog.KindAuto, []byte("[]"), protocol.CodeMalformed, ""},
+		{"neither envelope nor bundle", tlog.KindAuto, []byte(`{"a":1}`), protocol.CodeMalformed, ""},
+		{"truncated credential", tlog.KindAuto, fresh[:len(fresh)-1], protocol.CodeMalformed, ""},
+		{"unknown kind", "dispute", fresh, protocol.CodeUnknownPayloadType, ""},
+		{"credential as receipt", tlog.KindReceipt, fresh, protocol.CodeUnknownPayloadType, ""},
+		{"credential as revocation", tlog.KindRevocation, fresh, protocol.CodeUnknownPayloadType, ""},
+		{"revocation as assertion", tlog.KindAssertion, rev, protocol.CodeUnknownField, ""},
+		{"bare assertion envelope", tlog.KindAuto, b.Envelope, protocol.CodeUnknownPayloadType, ""},
 		{"unknown payload type", tlog.KindAuto,
-			bytes.Replace(fresh, []byte("credential.v1"), []byte("credential.v9"), 1), protocol.CodeUnknownPayloadType},
+			bytes.Replace(fresh, []byte("credential.v1"), []byte("credential.v9"), 1), protocol.CodeUnknownPayloadType, ""},
 		{"unknown member", tlog.KindAuto,
-			bytes.Replace(fresh, []byte(`{"payloadType"`), []byte(`{"x":1,"payloadType"`), 1), protocol.CodeUnknownField},
+			bytes.Replace(fresh, []byte(`{"payloadType"`), []byte(`{"x":1,"payloadType"`), 1), protocol.CodeUnknownField, ""},
 		{"duplicate member", tlog.KindAuto,
-			bytes.Replace(fresh, []byte(`{"payloadType":"`), []byte(`{"payloadType":"x","payloadType":"`), 1), protocol.CodeDuplicateKey},
+			bytes.Replace(fresh, []byte(`{"payloadType":"`), []byte(`{"payloadType":"x","payloadType":"`), 1), protocol.CodeDuplicateKey, ""},
 		{"bad content id", tlog.KindAuto,
 			editPayload(t, fresh, func(s string) string { return strings.Replace(s, "btih:c9e1", "btih:C9E1", 1) }),
-			protocol.CodeBadContentID},
-		{"tampered sealed section", tlog.KindAuto, flipSealed(t, bundle), protocol.CodeSectionMismatch},
-		{"over the submission limit", tlog.KindAuto, bytes.Repeat([]byte(" "), tlog.MaxSubmissionSize+1), protocol.CodeOversize},
-		{"over MaxCredentialEnvelope", tlog.KindCredential, bytes.Repeat([]byte("{"), protocol.MaxCredentialEnvelope+1), protocol.CodeOversize},
-		{"over MaxAssertionBundle", tlog.KindAssertion, bytes.Repeat([]byte("{"), protocol.MaxAssertionBundle+1), protocol.CodeOversize},
+			protocol.CodeBadContentID, ""},
+		{"tampered sealed section", tlog.KindAuto, flipSealed(t, bundle), protocol.CodeSectionMismatch, ""},
+		{"over the submission limit", tlog.KindAuto, bytes.Repeat([]byte(" "), tlog.MaxSubmissionSize+1), protocol.CodeOversize, ""},
+		{"over MaxCredentialEnvelope", tlog.KindCredential, bytes.Repeat([]byte("{"), protocol.MaxCredentialEnvelope+1), protocol.CodeOversize, ""},
+		{"over MaxAssertionBundle", tlog.KindAssertion, bytes.Repeat([]byte("{"), protocol.MaxAssertionBundle+1), protocol.CodeOversize, ""},
+		{"unsigned", tlog.KindAuto, unsigned, protocol.CodeMalformed, "exactly one signature"},
+		{"signed by another key", tlog.KindAuto, byOther, protocol.CodeWrongKey, "not signed by the key that must sign it"},
+		{"signature of another key", tlog.KindAuto, forgedEnv, protocol.CodeBadSignature, "does not verify"},
+		{"untrusted registrar", tlog.KindAuto, untrusted, protocol.CodeUntrustedRegistrar, "not a trusted registrar"},
+		{"assertion whose credential is not logged", tlog.KindAuto, orphanBundle, protocol.CodeChainBroken,
+			"credential " + string(freshID) + " is not in the log; submit it first"},
+		{"assertion by another key", tlog.KindAuto, notHolder, protocol.CodeWrongKey, "is not the credential's subject"},
+		{"delegation whose parent is not logged", tlog.KindAuto, orphan, protocol.CodeChainBroken,
+			"parent credential " + string(freshID) + " is not in the log; submit it first"},
+		{"revocation of a credential not logged", tlog.KindAuto, o.revocation(t, freshID), protocol.CodeChainBroken, "is not in the log"},
+		{"revocation by the holder of its grant", tlog.KindAuto, revByHolder, protocol.CodeRevocationUnauthorized, "may not revoke"},
+		{"receipt from an untrusted ISP", tlog.KindAuto, o.receiptBy(t, other, credID), protocol.CodeUntrustedISP, "not a trusted ISP key"},
+		{"announcement from an untrusted ISP", tlog.KindAuto, o.announcementBy(t, other), protocol.CodeUntrustedISP, "not a trusted ISP key"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			status, body := tl.post(t, c.kind, c.entry)
@@ -446,8 +533,8 @@ func TestRejects(t *testing.T) {
 			if err := json.Unmarshal(body, &e); err != nil {
 				t.Fatalf("decoding %s: %v", body, err)
 			}
-			if e.Code != c.code || e.Message == "" {
-				t.Errorf("got %s %q, want %s", e.Code, e.Message, c.code)
+			if e.Code != c.code || e.Message == "" || !strings.Contains(e.Message, c.msg) {
+				t.Errorf("got %s %q, want %s %q", e.Code, e.Message, c.code, c.msg)
 			}
 			// The Go API says the same, with a typed error.
 			_, err := tl.log.Submit(t.Context(), c.kind, c.entry)

@@ -19,6 +19,7 @@ import (
 // objects makes real signed objects of every kind, as protocol/example_test.go does.
 type objects struct {
 	registrar, holder *sign.PrivateKey
+	isp               *sign.PrivateKey // an ISP's signing key
 	now               time.Time
 	film              protocol.ContentID
 }
@@ -33,9 +34,14 @@ func newObjects(t testing.TB) *objects {
 	if err != nil {
 		t.Fatal(err)
 	}
+	isp, err := sign.Generate(sign.Ed25519)
+	if err != nil {
+		t.Fatal(err)
+	}
 	return &objects{
 		registrar: registrar,
 		holder:    holder,
+		isp:       isp,
 		now:       time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC),
 		film:      protocol.ContentID("btih:c9e15763f722f23e98a29decdfae341b98d53056"),
 	}
@@ -74,8 +80,31 @@ func (o *objects) revocation(t testing.TB, cred protocol.ID) []byte {
 	return rev
 }
 
-// assertion builds a bundle with one sealed section, for isp-a.
+// delegation delegates the holder's credential parent to agent's key.
+func (o *objects) delegation(t testing.TB, parent []byte, agent *sign.PrivateKey) ([]byte, protocol.ID) {
+	t.Helper()
+	sc, err := protocol.DecodeCredential(parent)
+	if err != nil {
+		t.Fatal(err)
+	}
+	child := sc.Credential
+	child.Subject = protocol.Subject{Name: "Agent", PublicKey: agent.Public().DER()}
+	env, id, err := protocol.Delegate(o.holder, sc, child)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return env, id
+}
+
+// assertion builds a bundle with one sealed section, for isp-a, signed by
+// the holder.
 func (o *objects) assertion(t testing.TB, cred protocol.ID) []byte {
+	t.Helper()
+	return o.assertionBy(t, o.holder, cred)
+}
+
+// assertionBy builds a bundle as assertion does, signed by key.
+func (o *objects) assertionBy(t testing.TB, key *sign.PrivateKey, cred protocol.ID) []byte {
 	t.Helper()
 	identity, err := seal.GenerateIdentity()
 	if err != nil {
@@ -83,7 +112,7 @@ func (o *objects) assertion(t testing.TB, cred protocol.ID) []byte {
 	}
 	lab := netip.MustParsePrefix("198.51.100.0/24")
 	seen := o.now.Add(-8 * time.Minute)
-	bundle, _, err := protocol.BuildAssertion(o.holder, protocol.Observation{
+	bundle, _, err := protocol.BuildAssertion(key, protocol.Observation{
 		Content: o.film, Swarm: o.film, PieceCount: 100,
 		Observed: protocol.Window{Start: o.now.Add(-10 * time.Minute), End: o.now},
 		Peers: []protocol.ObservedPeer{{
@@ -104,15 +133,20 @@ func (o *objects) assertion(t testing.TB, cred protocol.ID) []byte {
 	return bundle
 }
 
-// announcement signs an ISP announcement with the registrar's key (any key
-// signs one; only trust in it is judged elsewhere).
+// announcement signs an ISP announcement with the ISP's key.
 func (o *objects) announcement(t testing.TB) []byte {
+	t.Helper()
+	return o.announcementBy(t, o.isp)
+}
+
+// announcementBy signs an ISP announcement with key.
+func (o *objects) announcementBy(t testing.TB, key *sign.PrivateKey) []byte {
 	t.Helper()
 	identity, err := seal.GenerateIdentity()
 	if err != nil {
 		t.Fatal(err)
 	}
-	env, _, err := protocol.SignAnnouncement(o.registrar, protocol.Announcement{
+	env, _, err := protocol.SignAnnouncement(key, protocol.Announcement{
 		ISP: "isp-a", Region: "DE", PeerID: "12D3KooWD3eckifWpRn9wQpMG9R9hX3sD158z7EqHWmweQAJU5SA",
 		Recipient: identity.Recipient().String(), Prefixes: []netip.Prefix{netip.MustParsePrefix("198.51.100.0/24")},
 		IssuedAt: o.now, NotAfter: o.now.Add(24 * time.Hour),
@@ -123,10 +157,16 @@ func (o *objects) announcement(t testing.TB) []byte {
 	return env
 }
 
-// receipt signs an ISP's receipt of an assertion.
+// receipt signs an ISP's receipt of an assertion with the ISP's key.
 func (o *objects) receipt(t testing.TB, assertion protocol.ID) []byte {
 	t.Helper()
-	env, _, err := protocol.SignReceipt(o.registrar, protocol.Receipt{
+	return o.receiptBy(t, o.isp, assertion)
+}
+
+// receiptBy signs a receipt of an assertion with key.
+func (o *objects) receiptBy(t testing.TB, key *sign.PrivateKey, assertion protocol.ID) []byte {
+	t.Helper()
+	env, _, err := protocol.SignReceipt(key, protocol.Receipt{
 		ISP: "isp-a", Assertion: assertion, Verdict: protocol.VerdictApplied,
 		Pairs: 3, Until: o.now.Add(10 * time.Minute), IssuedAt: o.now,
 	})

@@ -95,17 +95,56 @@ func ObjectFitsOneEntry(entries [][]byte) bool { return len(entries) > 0 && !IsP
 // the log already, submitted before or after a restart of the log, is not
 // appended again: the proof gives the earlier index.
 //
-// If the log rejects data, as Check does, the error is a *protocol.Error
-// whose code protocol.CodeOf returns, and nothing is appended. Any other
-// error is a failure of the log or ctx (errors.Is(err, tessera.ErrPushback)
-// when the log is overloaded); some entries may then be appended, and
+// If the log rejects data, as Check does or, in a log that trusts
+// registrars, because its signature does not verify with a key the log
+// trusts (see Config.Registrars), the error is a *protocol.Error whose
+// code protocol.CodeOf returns, and nothing is appended. Any other error is
+// a failure of the log or ctx (errors.Is(err, tessera.ErrPushback) when
+// the log is overloaded); some entries may then be appended, and
 // submitting data again completes the submission without repeating them.
 func (l *Log) Submit(ctx context.Context, kind Kind, data []byte) (*Proof, error) {
-	entries, err := Entries(kind, data)
+	d, entries, err := l.prepare(kind, data)
 	if err != nil {
 		return nil, err
 	}
-	return l.submitEntries(ctx, entries)
+	return l.commit(ctx, d, entries)
+}
+
+// prepare decodes a submission, verifies its signature if the log trusts
+// registrars, and returns it with its entries.
+func (l *Log) prepare(kind Kind, data []byte) (*decoded, [][]byte, error) {
+	d, err := decode(kind, data)
+	if err != nil {
+		return nil, nil, err
+	}
+	if l.trust != nil {
+		if err := l.trust.verify(&d); err != nil {
+			return nil, nil, err
+		}
+	}
+	entries, err := d.entries()
+	if err != nil {
+		return nil, nil, err
+	}
+	return &d, entries, nil
+}
+
+// commit appends a prepared submission's entries, waits for their proof,
+// and then records what a later submission's verification needs: a
+// credential's key. A credential already logged, answered with its first
+// index, is recorded again, which completes a submission interrupted
+// between publication and recording.
+func (l *Log) commit(ctx context.Context, d *decoded, entries [][]byte) (*Proof, error) {
+	p, err := l.submitEntries(ctx, entries)
+	if err != nil {
+		return nil, err
+	}
+	if l.trust != nil {
+		if err := l.trust.record(d); err != nil {
+			return nil, err
+		}
+	}
+	return p, nil
 }
 
 func (l *Log) submitEntries(ctx context.Context, entries [][]byte) (*Proof, error) {
