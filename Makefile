@@ -1,8 +1,13 @@
 # The two commands a newcomer runs (see README.md):
-#   make demo   runs the walkthrough of every docket verb on embedded defaults
-#   make test   installs what the tests need, then runs every check CI runs
+#   make devnet   builds docket and runs a whole federation and a real swarm on this machine
+#   make test     installs what the tests need, then runs every check CI runs
+# CI (.ci/run) runs exactly these two, in this order. Also:
+#   make demo     the walkthrough of every docket verb on files (scripts/walkthrough.sh)
 
-.PHONY: demo test build generate
+.PHONY: devnet demo test build generate
+
+devnet: build
+	bin/docket devnet
 
 demo:
 	bash scripts/walkthrough.sh

@@ -67,6 +67,8 @@ func commands() []*command {
 		auditCommand(),
 		nodeInitCommand(),
 		nodeRunCommand(),
+		devnetSeedCommand(),
+		devnetCommand(),
 	}
 }
 

@@ -27,6 +27,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/docket-project/docket/crypto/sign"
@@ -313,6 +314,13 @@ func (c *Claimant) build(ctx context.Context, ev Event, from, to time.Time) Even
 		ev.Kind = EventEmpty
 		return ev
 	}
+	// A peer only a tracker, the DHT or peer exchange listed is no
+	// evidence that anyone there takes part: anyone can list any address
+	// (a joe job). It is left out of the assertion, so that no ISP makes
+	// it an end of a pair, local or remote.
+	obs.Peers = slices.DeleteFunc(slices.Clone(obs.Peers), func(p protocol.ObservedPeer) bool {
+		return p.Evidence.Grade == protocol.GradeAnnounced
+	})
 	bundle, id, err := protocol.BuildAssertion(c.key, obs, c.dir, protocol.BuildOptions{Credential: c.cred, NotBefore: to, Life: c.life})
 	if err != nil {
 		ev.Kind, ev.Err = EventFailed, fmt.Errorf("failed to build assertion: %w", err)

@@ -84,7 +84,9 @@ func next(t *testing.T, events <-chan claimant.Event, limit time.Duration) claim
 // in isp-a's /30 (also inside isp-b's /28: the longer prefix wins), one in
 // isp-b's /28 only, one in no ISP's prefix. Each ISP's sealed section
 // gives evidence for its own seeder only; the third is in every section as
-// a bare address and has evidence in none. A window over the whole run
+// a bare address and has evidence in none. A joe-job address the observer
+// only heard of (announced) is counted but left out of the assertion, so
+// that no ISP makes it an end of a pair. A window over the whole run
 // presents the peers as Observation does.
 func TestRouting(t *testing.T) {
 	mi, miBytes, content := makeTorrent(t, 512<<10, 16<<10)
@@ -94,6 +96,11 @@ func TestRouting(t *testing.T) {
 	clock := newFakeClock(time.Now().UTC().Truncate(time.Second))
 	o := newObserver(t, miBytes, clock.Now, 256<<10)
 	if err := o.AddPeers("manual", a.addr, b.addr, d.addr); err != nil {
+		t.Fatal(err)
+	}
+	// A joe job: an address listed where no BitTorrent peer answers.
+	joe := netip.MustParseAddrPort("127.0.0.55:9")
+	if err := o.AddPeers("tracker", joe); err != nil {
 		t.Fatal(err)
 	}
 	waitVerified(t, o, 30*time.Second, a.addr, b.addr, d.addr)
@@ -120,6 +127,9 @@ func TestRouting(t *testing.T) {
 	if e.Kind != claimant.EventPublished || e.Round != 1 || e.Grades[protocol.GradeVerifiedTransfer] != 3 {
 		t.Fatalf("round 1: %s with grades %v (%v), want published with 3 verified peers", e.Kind, e.Grades, e.Err)
 	}
+	if e.Grades[protocol.GradeAnnounced] != 1 {
+		t.Errorf("round 1 grades %v, want the joe-job address announced", e.Grades)
+	}
 	if e.PeersPerISP["isp-a"] != 1 || e.PeersPerISP["isp-b"] != 1 || len(e.PeersPerISP) != 2 {
 		t.Errorf("peers per ISP %v, want one for each of isp-a and isp-b", e.PeersPerISP)
 	}
@@ -138,7 +148,7 @@ func TestRouting(t *testing.T) {
 		t.Errorf("isp-b's own peers %v, want %s verified-transfer", g, ip(b))
 	}
 	if len(swarm) != 3 || !swarm[ip(a)] || !swarm[ip(b)] || !swarm[ip(d)] {
-		t.Errorf("sections list %v, want the three seeders", swarm)
+		t.Errorf("sections list %v, want the three seeders and not the joe-job address %v", swarm, joe)
 	}
 }
 
