@@ -581,11 +581,12 @@ func (b *Backend) queue(o op, elems []elem, limit int) (int, error) {
 		seen = make(map[elemKey]bool, len(elems))
 	}
 	set := make([]nftables.SetElement, 0, min(len(elems), elemsPerMessage))
+	var renew []nftables.SetElement
 	i := 0
 	for i < len(elems) {
 		n := familyRun(elems[i:], elemsPerMessage)
 		now := time.Now()
-		set = set[:0]
+		set, renew = set[:0], renew[:0]
 		for j := i; j < i+n; j++ {
 			e := &elems[j]
 			if o == opMerge {
@@ -594,10 +595,19 @@ func (b *Backend) queue(o op, elems []elem, limit int) (int, error) {
 					elems = elems[:j]
 					break
 				}
-				if exp, _ := b.record.get(&e.key); e.exp <= exp {
+				exp, _ := b.record.get(&e.key)
+				if e.exp <= exp {
 					continue
 				}
 				seen[e.key] = true
+				// The kernel keeps an element's timeout when it is added
+				// again: a longer life is the element deleted and added
+				// in the same transaction, so that it is never missing.
+				// One that expires within removeSlack is left to expire
+				// first, and merely added.
+				if exp > now.Add(removeSlack).UnixMilli() {
+					renew = append(renew, nftables.SetElement{Key: e.key.setKey()})
+				}
 			}
 			se := nftables.SetElement{Key: e.key.setKey()}
 			if o != opDelete {
@@ -618,9 +628,15 @@ func (b *Backend) queue(o op, elems []elem, limit int) (int, error) {
 				s = b.set4
 			}
 			var err error
-			if o == opDelete {
+			switch {
+			case o == opDelete:
 				err = b.conn.SetDeleteElements(s, set)
-			} else {
+			case len(renew) > 0:
+				err = b.conn.SetDeleteElements(s, renew)
+				if err == nil {
+					err = b.conn.SetAddElements(s, set)
+				}
+			default:
 				err = b.conn.SetAddElements(s, set)
 			}
 			if err != nil {

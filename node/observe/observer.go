@@ -37,7 +37,7 @@
 // speaking only handshake, interested and request); and once every piece
 // is verified it keeps fetching pieces again, one at a time at a low rate
 // (Config.RevisitRate), so it goes on accepting and grading peers that
-// come late.
+// come late, probing each as soon as it connects.
 package observe
 
 import (
@@ -93,18 +93,23 @@ type Config struct {
 	// RevisitRate caps, in bytes per second, the download that goes on
 	// once every piece has been verified: the observer then keeps one
 	// piece outstanding, fetching the pieces again in turn, so that it
-	// still dials and accepts peers (anacrolix stops wanting connections
-	// once it needs no data) and grades the ones that come late. A lower
-	// DownloadRate still applies. Zero means 16 KiB/s; negative turns
-	// revisiting off, and with it new connections once complete.
+	// still dials peers (anacrolix stops dialing once it needs no data)
+	// and grades the ones that come late. While revisiting, peers that
+	// dial the observer are accepted even when every piece happens to be
+	// verified. A lower DownloadRate still applies. Zero means 16 KiB/s;
+	// negative turns revisiting off, and with it new connections once
+	// complete.
 	RevisitRate int
 	// ProbeAfter is how long a peer may stay connected without supplying
 	// a verified piece before the observer probes it: it opens a
 	// connection of its own to the peer, asks it for one piece and checks
 	// it (at most 3 times a peer). anacrolix hands requests to the peers
 	// that answer first, so on a small or fast swarm some connected peers
-	// would otherwise never supply a piece. Zero means 5 seconds; negative
-	// turns probing off.
+	// would otherwise never supply a piece. Once every piece has been
+	// verified the observer fetches too little for a new peer to be asked
+	// for a piece soon: a peer is then probed as soon as it has connected
+	// and the observer knows where it listens. Zero means 5 seconds;
+	// negative turns probing off.
 	ProbeAfter time.Duration
 	// RedialInterval is how soon an address that never completed a
 	// handshake is dialed again, so that a peer that was briefly
@@ -130,6 +135,25 @@ const maxDials = 6
 // defaultRevisitRate is Config.RevisitRate's zero value: one 16 KiB block
 // a second.
 const defaultRevisitRate = 16 << 10
+
+// minBurst is the least burst limiterBurst gives.
+const minBurst = 64
+
+// limiterBurst returns the burst of the download rate limiter whose
+// lowest limit will be lowest: the most bytes one read from a peer takes
+// at once, a 64th of a second's worth, from minBurst to a block.
+// anacrolix paces every read from every peer with that one limiter,
+// handshakes included, and a read waits for the bytes read before it.
+// While a piece is being fetched at the limit, each read of a new peer's
+// handshake thus waits up to a burst's worth of time: with a burst of a
+// block at 16 KiB/s, a second per read, and an encrypted (MSE) handshake,
+// which reads its padding 20 bytes at a time, outlasted anacrolix's
+// 4-second handshake timeout. The burst is set once: anacrolix panics on a
+// read larger than the burst, which lowering it under a read in flight
+// would cause.
+func limiterBurst(lowest rate.Limit) int {
+	return int(min(blockSize, max(minBurst, lowest/64)))
+}
 
 // defaultMaxRequestsPerPeer is Config.MaxRequestsPerPeer's zero value.
 const defaultMaxRequestsPerPeer = 4
@@ -193,6 +217,9 @@ type Observer struct {
 	// nVerified counts them.
 	verified  []bool
 	nVerified int
+	// allVerified is set once every piece has been verified: from then
+	// on peers are probed as soon as they connect.
+	allVerified bool
 	// probesRunning counts the probes under way.
 	probesRunning int
 }
@@ -327,7 +354,16 @@ func New(cfg Config, metainfoBytes []byte) (*Observer, error) {
 	if cfg.DownloadRate > 0 {
 		limit = rate.Limit(cfg.DownloadRate)
 	}
-	cc.DownloadRateLimiter = rate.NewLimiter(limit, blockSize)
+	lowest := limit // the lowest limit the download will have
+	revisit := rate.Limit(defaultRevisitRate)
+	if cfg.RevisitRate > 0 {
+		revisit = rate.Limit(cfg.RevisitRate)
+	}
+	revisit = min(limit, revisit)
+	if cfg.RevisitRate >= 0 {
+		lowest = revisit
+	}
+	cc.DownloadRateLimiter = rate.NewLimiter(limit, limiterBurst(lowest))
 	if ip, err := netip.ParseAddr(host); err == nil && !ip.IsUnspecified() {
 		o.local = ip.AsSlice()
 	}
@@ -338,6 +374,12 @@ func New(cfg Config, metainfoBytes []byte) (*Observer, error) {
 	cc.Callbacks.ReadMessage = o.onMessage
 	cc.Callbacks.PeerConnClosed = o.onClosed
 	cc.Callbacks.ReceivedUsefulData = append(cc.Callbacks.ReceivedUsefulData, o.onUsefulData)
+	// anacrolix accepts a connection only while it wants one: while it
+	// needs data, or seeds. Revisits keep one piece outstanding, but for a
+	// moment between a revisited piece's check and the next one's start
+	// every piece is verified, and a peer dialing in then would be turned
+	// away before its handshake.
+	cc.AlwaysWantConns = cfg.RevisitRate >= 0
 	o.pex = !cfg.Discovery.NoPEX
 	cc.Callbacks.PeerConnAdded = append(cc.Callbacks.PeerConnAdded, o.onConnAdded)
 	if o.pex {
@@ -375,11 +417,7 @@ func New(cfg Config, metainfoBytes []byte) (*Observer, error) {
 		o.wg.Go(func() { o.probeLoop(ctx, probeAfter) })
 	}
 	if cfg.RevisitRate >= 0 {
-		revisit := rate.Limit(defaultRevisitRate)
-		if cfg.RevisitRate > 0 {
-			revisit = rate.Limit(cfg.RevisitRate)
-		}
-		o.wg.Go(func() { o.revisitLoop(ctx, cc.DownloadRateLimiter, min(limit, revisit)) })
+		o.wg.Go(func() { o.revisitLoop(ctx, cc.DownloadRateLimiter, revisit) })
 	}
 	if err := o.startDiscovery(ctx, cfg.Discovery, host, mi.UpvertedAnnounceList()); err != nil {
 		o.Close()
@@ -524,7 +562,7 @@ func (o *Observer) redial(interval time.Duration, now bool) {
 // probeLoop starts probes of the peers due for one until ctx ends, and
 // waits for them.
 func (o *Observer) probeLoop(ctx context.Context, after time.Duration) {
-	tick := time.NewTicker(min(max(after/2, 100*time.Millisecond), 5*time.Second))
+	tick := time.NewTicker(probeTick)
 	defer tick.Stop()
 	for {
 		select {
@@ -949,6 +987,7 @@ func (o *Observer) pieceVerdict(index int, data []byte, ok bool) {
 	if !o.verified[index] {
 		o.verified[index] = true
 		if o.nVerified++; o.nVerified == len(o.verified) {
+			o.allVerified = true
 			select {
 			case o.complete <- struct{}{}:
 			default:

@@ -2,6 +2,7 @@ package observe
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"crypto/rand"
 	"errors"
@@ -36,6 +37,9 @@ const (
 	probeRequests = 16
 )
 
+// probeTick is how often the peers due for a probe are looked for.
+const probeTick = 250 * time.Millisecond
+
 // probeTarget is a peer to probe: the record that gets the result, and
 // the address to dial (its listen address, for a peer that dialed the
 // observer).
@@ -45,29 +49,75 @@ type probeTarget struct {
 }
 
 // probeCandidates returns the peers due for a probe, marking them as
-// being probed: connected for at least after, without a verified piece
-// or a failure. The caller holds o.mu.
+// being probed: connected for at least after (at once when every piece
+// has been verified), without a verified piece or a failure. A peer that
+// dialed the observer is dialed at the listen port it gave (BEP 10 "p"),
+// or failing that at an address of its IP that a source listed or the
+// observer reached. Peers still connected come first, then those probed
+// least, then the longest connected. The caller holds o.mu.
 func (o *Observer) probeCandidates(now time.Time, after time.Duration, running int) []probeTarget {
-	var out []probeTarget
+	if o.allVerified {
+		after = 0
+	}
+	connected := map[*peerRecord]bool{}
+	for _, r := range o.byPeer {
+		connected[r] = true
+	}
+	// listening holds, per IP, an address where a peer of that IP
+	// listens, preferring one confirmed by a handshake or by the peer.
+	type listenAddr struct {
+		addr      netip.AddrPort
+		confirmed bool
+	}
+	listening := map[netip.Addr]listenAddr{}
 	for _, r := range o.byAddr {
-		if running+len(out) >= maxConcurrentProbes {
-			break
+		l := listenAddr{addr: r.addr, confirmed: r.handshake}
+		if r.source == "incoming" {
+			if r.listenPort == 0 {
+				continue
+			}
+			l = listenAddr{addr: netip.AddrPortFrom(r.addr.Addr(), r.listenPort), confirmed: true}
 		}
+		if cur, ok := listening[l.addr.Addr()]; !ok || !cur.confirmed && l.confirmed {
+			listening[l.addr.Addr()] = l
+		}
+	}
+	var due []probeTarget
+	for _, r := range o.byAddr {
 		if !r.handshake || r.probing || r.probes >= maxProbes || len(r.pieces) > 0 || r.failed > 0 || now.Sub(r.handshakeAt) < after {
 			continue
 		}
 		dial := r.addr
 		if r.source == "incoming" {
-			if r.listenPort == 0 {
+			switch l, ok := listening[r.addr.Addr()]; {
+			case r.listenPort != 0:
+				dial = netip.AddrPortFrom(r.addr.Addr(), r.listenPort)
+			case ok:
+				dial = l.addr
+			default:
 				continue
 			}
-			dial = netip.AddrPortFrom(r.addr.Addr(), r.listenPort)
 		}
-		r.probing = true
-		r.probes++
-		out = append(out, probeTarget{r: r, dial: dial})
+		due = append(due, probeTarget{r: r, dial: dial})
 	}
-	return out
+	slices.SortFunc(due, func(a, b probeTarget) int {
+		if ca, cb := connected[a.r], connected[b.r]; ca != cb {
+			if ca {
+				return -1
+			}
+			return 1
+		}
+		if c := cmp.Compare(a.r.probes, b.r.probes); c != 0 {
+			return c
+		}
+		return a.r.handshakeAt.Compare(b.r.handshakeAt)
+	})
+	due = due[:min(len(due), max(maxConcurrentProbes-running, 0))]
+	for _, pt := range due {
+		pt.r.probing = true
+		pt.r.probes++
+	}
+	return due
 }
 
 // runProbe probes one peer and records the outcome.
