@@ -258,7 +258,7 @@ func (c *claimantRole) observeLoop(ctx context.Context, t torrentSettings) {
 	}
 	defer obs.Close()
 	if len(t.peers) > 0 {
-		if err := obs.AddPeers("config", t.peers...); err != nil {
+		if err := obs.AddPeers("manual", t.peers...); err != nil {
 			log.Warn("failed to add peers", "err", err)
 		}
 	}
