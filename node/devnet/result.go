@@ -68,7 +68,6 @@ type Result struct {
 	// start.
 	Latencies  []float64 `json:"latencies_ms"`
 	JoinToDrop []float64 `json:"join_to_drop_ms"`
-	P50, P99   float64   `json:"-"`
 	// Lapsed is set when, after the claimant stopped, every pair was gone
 	// at its expiry; LapseAfter is how long after the claimant stopped.
 	Lapsed     bool    `json:"lapsed"`
